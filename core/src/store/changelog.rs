@@ -1,0 +1,468 @@
+//! The per-document change log: sealed change rows, loading a document from its
+//! snapshot and changes, applying changes from other replicas, and the
+//! "server acknowledged" marks sync relies on.
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{ChangeOrigin, Store, has_change, parse_change, projection};
+use crate::crypto::{Sealer, row_aad};
+use crate::doc::{self, guarded};
+use crate::error::{Error, Result};
+use crate::ids::{DocId, Kind, Scope};
+
+/// Largest single change accepted from outside.
+pub const MAX_CHANGE_BYTES: usize = 4 << 20;
+/// Largest sum of changes accepted in one apply.
+pub const MAX_APPLY_BYTES: usize = 16 << 20;
+/// Largest snapshot loaded (sealed size).
+pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
+
+/// AAD of a change row: binds it to the document, its kind and scope, and its hash.
+pub(crate) fn change_aad(id: DocId, kind: Kind, scope: &Scope, hash: &[u8]) -> Vec<u8> {
+    row_aad("change", &doc_binding(id, kind, scope), hash)
+}
+
+/// AAD of a snapshot.
+pub(crate) fn snapshot_aad(id: DocId, kind: Kind, scope: &Scope) -> Vec<u8> {
+    row_aad("snapshot", &doc_binding(id, kind, scope), b"")
+}
+
+fn doc_binding(id: DocId, kind: Kind, scope: &Scope) -> Vec<u8> {
+    let mut b = Vec::with_capacity(17 + scope.as_str().len());
+    b.extend_from_slice(id.as_bytes());
+    b.push(kind.code());
+    b.extend_from_slice(scope.as_str().as_bytes());
+    b
+}
+
+/// Insert one change row (ignored if the document already has this hash).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_change(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    id: DocId,
+    kind: Kind,
+    scope: &Scope,
+    change: &Change,
+    local: bool,
+    acked: bool,
+) -> Result<bool> {
+    let hash = change.hash();
+    let sealed = sealer.seal(&change_aad(id, kind, scope, &hash.0), change.raw_bytes())?;
+    let n = tx.execute(
+        "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(doc_id, hash) DO NOTHING",
+        params![&id.as_bytes()[..], &hash.0[..], sealed, local, acked],
+    )?;
+    Ok(n == 1)
+}
+
+/// A document's rows as stored, before verification.
+pub(crate) struct RawDoc {
+    pub kind: Kind,
+    pub scope: Scope,
+    pub heads: Vec<u8>,
+    pub snapshot: Option<Vec<u8>>,
+    pub quarantine: Option<String>,
+    /// (seq, hash, sealed bytes) of changes not in the snapshot, in arrival order.
+    pub changes: Vec<(i64, Vec<u8>, Vec<u8>)>,
+}
+
+/// Read a document's rows in one read transaction, so the heads, snapshot and changes
+/// are one consistent state even while the writer commits.
+pub(crate) fn read_raw(c: &Connection, id: DocId) -> Result<RawDoc> {
+    let tx = c.unchecked_transaction()?;
+    let raw = read_raw_in(&tx, id)?;
+    tx.finish()?;
+    Ok(raw)
+}
+
+fn read_raw_in(c: &Connection, id: DocId) -> Result<RawDoc> {
+    let row = c
+        .query_row(
+            "SELECT kind, scope, heads, snapshot, quarantine FROM documents WHERE id = ?1",
+            [&id.as_bytes()[..]],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or(Error::NotFound { id })?;
+    let kind = u8::try_from(row.0)
+        .ok()
+        .and_then(Kind::from_code)
+        .ok_or(Error::Corrupt { id, detail: "kind" })?;
+    let scope = Scope::new(row.1).map_err(|_| Error::Corrupt {
+        id,
+        detail: "scope",
+    })?;
+    let mut st = c.prepare_cached(
+        "SELECT seq, hash, bytes FROM changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY seq",
+    )?;
+    let changes = st
+        .query_map([&id.as_bytes()[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RawDoc {
+        kind,
+        scope,
+        heads: row.2,
+        snapshot: row.3,
+        quarantine: row.4,
+        changes,
+    })
+}
+
+/// Verify and load a document from its rows. Every failure names what failed (no
+/// content): the caller quarantines the document.
+pub(crate) fn decode_raw(
+    sealer: &Sealer,
+    id: DocId,
+    raw: &RawDoc,
+) -> std::result::Result<AutoCommit, &'static str> {
+    let mut doc = match &raw.snapshot {
+        Some(sealed) => {
+            if sealed.len() > MAX_SNAPSHOT_BYTES {
+                return Err("snapshot too large");
+            }
+            let bytes = sealer
+                .open(&snapshot_aad(id, raw.kind, &raw.scope), sealed)
+                .map_err(|_| "snapshot failed authentication")?;
+            guarded("load snapshot", || Ok(AutoCommit::load(&bytes)?))
+                .map_err(|_| "snapshot failed to load")?
+        }
+        None => AutoCommit::new(),
+    };
+    let mut changes = Vec::with_capacity(raw.changes.len());
+    for (_, hash, sealed) in &raw.changes {
+        let bytes = sealer
+            .open(&change_aad(id, raw.kind, &raw.scope, hash), sealed)
+            .map_err(|_| "change failed authentication")?;
+        let change = parse_change(&bytes).map_err(|_| "change failed to decode")?;
+        if change.hash().0[..] != hash[..] {
+            return Err("change hash mismatch");
+        }
+        changes.push(change);
+    }
+    guarded("apply stored changes", || Ok(doc.apply_changes(changes)?))
+        .map_err(|_| "stored changes failed to apply")?;
+    let stored_heads = doc::decode_heads(&raw.heads).map_err(|_| "heads malformed")?;
+    let mut have = doc.get_heads();
+    have.sort();
+    let mut want = stored_heads;
+    want.sort();
+    if have != want {
+        return Err("heads mismatch (missing or extra changes)");
+    }
+    Ok(doc)
+}
+
+/// A change not yet acknowledged by the server.
+#[derive(Debug, Clone)]
+pub struct PendingChange {
+    /// Local arrival order.
+    pub seq: i64,
+    /// Document.
+    pub doc_id: DocId,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its scope.
+    pub scope: Scope,
+    /// Change hash.
+    pub hash: ChangeHash,
+    /// Raw Automerge change bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What applying changes from another replica did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Changes new to this store.
+    pub new_changes: usize,
+    /// Changes it already had (duplicates are harmless).
+    pub duplicates: usize,
+    /// The document is new here.
+    pub created: bool,
+}
+
+impl Store {
+    /// Heads of a stored document.
+    pub fn heads(&self, id: DocId) -> Result<Vec<ChangeHash>> {
+        Ok(self.info(id)?.heads)
+    }
+
+    /// Raw bytes of every change of `id` that is not an ancestor of `have` (all of them
+    /// when `have` is empty), in causal order.
+    pub fn changes_since(&self, id: DocId, have: &[ChangeHash]) -> Result<Vec<Vec<u8>>> {
+        self.with_doc(id, |l| {
+            Ok(l.doc
+                .get_changes(have)
+                .into_iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect())
+        })
+    }
+
+    /// Apply changes of `id` received from another replica. The document is created if
+    /// new here; `kind` and `scope` must match what is stored. Changes are parsed under
+    /// size caps with panics contained; nothing is written unless all of them parse and
+    /// apply. `acked` marks them as held by the server (they came from it).
+    pub fn apply_changes(
+        &self,
+        id: DocId,
+        kind: Kind,
+        scope: &Scope,
+        changes: &[Vec<u8>],
+        acked: bool,
+    ) -> Result<ApplyOutcome> {
+        let total: usize = changes.iter().map(Vec::len).sum();
+        if total > MAX_APPLY_BYTES {
+            return Err(Error::TooLarge {
+                what: "change batch",
+                size: total,
+                limit: MAX_APPLY_BYTES,
+            });
+        }
+        let parsed = changes
+            .iter()
+            .map(|b| parse_change(b))
+            .collect::<Result<Vec<_>>>()?;
+        let now = self.now();
+        let slot = self.inner.cache.slot(id);
+        let mut g = slot.lock();
+        let exists = match self.ensure_loaded(id, &slot, &mut g) {
+            Ok(l) => {
+                if l.kind != kind || &l.scope != scope {
+                    return Err(Error::Malformed(format!(
+                        "document {id} is stored with another kind or scope"
+                    )));
+                }
+                true
+            }
+            Err(Error::NotFound { .. }) => {
+                let mut doc = AutoCommit::new();
+                doc.set_actor(self.inner.actor.clone());
+                *g = Some(super::Loaded {
+                    doc,
+                    kind,
+                    scope: scope.clone(),
+                });
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        let l = g.as_mut().ok_or(Error::NotFound { id })?;
+        let mut outcome = ApplyOutcome {
+            created: !exists,
+            ..Default::default()
+        };
+        let mut fresh = Vec::new();
+        for c in parsed {
+            if has_change(&mut l.doc, &c.hash())
+                || fresh.iter().any(|f: &Change| f.hash() == c.hash())
+            {
+                outcome.duplicates += 1;
+            } else {
+                fresh.push(c);
+            }
+        }
+        if fresh.is_empty() {
+            if !exists {
+                *g = None;
+            }
+            return Ok(outcome);
+        }
+        outcome.new_changes = fresh.len();
+        let to_store = fresh.clone();
+        if let Err(e) = guarded("apply changes", || Ok(l.doc.apply_changes(fresh)?)) {
+            *g = None;
+            return Err(e);
+        }
+        let heads = l.doc.get_heads();
+        let conflicts = match doc::conflicts(&l.doc) {
+            Ok(c) => i64::try_from(c.len()).unwrap_or(i64::MAX),
+            Err(e) => {
+                *g = None;
+                return Err(e);
+            }
+        };
+        let doc_ref = &l.doc;
+        let r = self.write(|tx| {
+            if !exists {
+                tx.execute(
+                    "INSERT INTO documents (id, kind, scope, created_at, updated_at, heads, pending, conflicts)
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, 0, ?6)",
+                    params![&id.as_bytes()[..], kind.code(), scope.as_str(), now, doc::encode_heads(&heads), conflicts],
+                )?;
+            }
+            let mut inserted = 0i64;
+            for c in &to_store {
+                if insert_change(tx, self.sealer(), id, kind, scope, c, false, acked)? {
+                    inserted += 1;
+                }
+            }
+            tx.execute(
+                "UPDATE documents SET updated_at = ?2, heads = ?3, pending = pending + ?4, conflicts = ?5
+                 WHERE id = ?1",
+                params![&id.as_bytes()[..], now, doc::encode_heads(&heads), inserted, conflicts],
+            )?;
+            projection::project_doc(tx, self.sealer(), id, kind, doc_ref)
+        });
+        match r {
+            Ok(()) => {
+                drop(g);
+                self.notify(&[id], ChangeOrigin::Remote);
+                Ok(outcome)
+            }
+            Err(e) => {
+                *g = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Up to `limit` changes the server has not acknowledged (nor refused), in the order
+    /// they were made.
+    pub fn pending_changes(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingChange>> {
+        let rows = self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT c.seq, c.doc_id, d.kind, d.scope, c.hash, c.bytes
+                 FROM changes c JOIN documents d ON d.id = c.doc_id
+                 WHERE c.acked = 0 AND c.rejected IS NULL AND c.seq > ?1
+                 ORDER BY c.seq LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(
+                    params![after_seq, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Vec<u8>>(4)?,
+                            r.get::<_, Vec<u8>>(5)?,
+                        ))
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, id, kind, scope, hash, sealed) in rows {
+            let id = DocId::from_slice(&id).ok_or_else(|| Error::Malformed("stored id".into()))?;
+            let kind = u8::try_from(kind)
+                .ok()
+                .and_then(Kind::from_code)
+                .ok_or(Error::Corrupt { id, detail: "kind" })?;
+            let scope = Scope::new(scope).map_err(|_| Error::Corrupt {
+                id,
+                detail: "scope",
+            })?;
+            let bytes = match self
+                .sealer()
+                .open(&change_aad(id, kind, &scope, &hash), &sealed)
+            {
+                Ok(b) => b,
+                Err(_) => {
+                    self.quarantine(id, "change failed authentication")?;
+                    return Err(Error::Corrupt {
+                        id,
+                        detail: "change failed authentication",
+                    });
+                }
+            };
+            let hash = ChangeHash::try_from(&hash[..]).map_err(|_| Error::Corrupt {
+                id,
+                detail: "change hash",
+            })?;
+            out.push(PendingChange {
+                seq,
+                doc_id: id,
+                kind,
+                scope,
+                hash,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of changes the server has not acknowledged (refused ones included).
+    pub fn unacked_count(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM changes WHERE acked = 0", [], |r| {
+                r.get(0)
+            })?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Record that the server durably holds these changes. Rows already folded into
+    /// the snapshot are deleted now; the rest stay until compaction.
+    pub fn mark_acked(&self, acked: &[(DocId, ChangeHash)]) -> Result<()> {
+        self.write(|tx| {
+            let mut up = tx.prepare_cached(
+                "UPDATE changes SET acked = 1, rejected = NULL WHERE doc_id = ?1 AND hash = ?2",
+            )?;
+            let mut del = tx.prepare_cached(
+                "DELETE FROM changes WHERE doc_id = ?1 AND hash = ?2 AND in_snapshot = 1",
+            )?;
+            for (id, h) in acked {
+                up.execute(params![&id.as_bytes()[..], &h.0[..]])?;
+                del.execute(params![&id.as_bytes()[..], &h.0[..]])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Record that the server refused a change, with its reason. The change stays on
+    /// the device (and in the document); it is not offered again until
+    /// [`Store::retry_rejected`].
+    pub fn mark_rejected(&self, id: DocId, hash: &ChangeHash, reason: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE changes SET rejected = ?3 WHERE doc_id = ?1 AND hash = ?2 AND acked = 0",
+                params![&id.as_bytes()[..], &hash.0[..], reason],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Changes the server refused: (document, hash, reason).
+    pub fn rejected_changes(&self) -> Result<Vec<(DocId, ChangeHash, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT doc_id, hash, rejected FROM changes WHERE rejected IS NOT NULL ORDER BY seq",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, h, why)| {
+                    let id = DocId::from_slice(&id).ok_or_else(|| Error::Malformed("stored id".into()))?;
+                    let h = ChangeHash::try_from(&h[..]).map_err(|_| Error::Corrupt { id, detail: "change hash" })?;
+                    Ok((id, h, why))
+                })
+                .collect()
+        })
+    }
+
+    /// Offer refused changes again (after the user gained the right, say).
+    pub fn retry_rejected(&self) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE changes SET rejected = NULL WHERE rejected IS NOT NULL",
+                [],
+            )?)
+        })
+    }
+}
