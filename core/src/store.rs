@@ -679,7 +679,14 @@ impl Store {
     // ----- loading and quarantine -----------------------------------------------------
 
     fn load_from_disk(&self, id: DocId) -> Result<Loaded> {
-        let raw = self.read(|c| changelog::read_raw(c, id))?;
+        let raw = match self.read(|c| changelog::read_raw(c, id)) {
+            Ok(raw) => raw,
+            Err(Error::Corrupt { id, detail }) => {
+                self.quarantine(id, detail)?;
+                return Err(Error::Corrupt { id, detail });
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(reason) = &raw.quarantine {
             return Err(Error::Quarantined {
                 id,

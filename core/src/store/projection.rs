@@ -45,41 +45,41 @@ pub trait Projectable {
 }
 
 /// Sealed display fields of a form.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct FormSummary {
     pub title: String,
     pub questions: usize,
 }
 
 /// Sealed display fields of a response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ResponseSummary {
     pub respondent_name: Option<String>,
     pub customer_id: Option<String>,
 }
 
 /// Sealed display fields of an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct AccountSummary {
     pub name: String,
     pub industry: Option<String>,
 }
 
 /// Sealed display fields of a visit.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct VisitSummary {
     pub purpose: String,
     pub open_commitments: usize,
 }
 
 /// Sealed display fields of a commitment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct CommitmentSummary {
     pub description: String,
 }
 
 /// Sealed display fields of a case.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct CaseSummary {
     pub resolution: Option<String>,
     pub dispatches: usize,
