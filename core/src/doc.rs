@@ -411,6 +411,54 @@ fn object_path(doc: &AutoCommit, key: &str) -> Option<Vec<PathSeg>> {
     )
 }
 
+/// Automerge's chunk magic bytes.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// Check an Automerge change chunk from outside before Automerge parses it: a compressed
+/// change (chunk type 2) is inflated here under `cap`, because Automerge's own inflate
+/// has no output limit (a 1 MiB chunk can claim 1 GiB). Documents and bundles are
+/// refused where a change is expected.
+pub fn check_change_chunk(bytes: &[u8], cap: usize) -> Result<()> {
+    let bad = |why: &str| Error::Malformed(format!("change chunk: {why}"));
+    if bytes.len() < 10 || bytes[..4] != CHUNK_MAGIC {
+        return Err(bad("no chunk header"));
+    }
+    let chunk_type = bytes[8];
+    let mut len: u64 = 0;
+    let mut shift = 0u32;
+    let mut i = 9;
+    loop {
+        let b = *bytes.get(i).ok_or_else(|| bad("truncated length"))?;
+        len |= u64::from(b & 0x7f)
+            .checked_shl(shift)
+            .ok_or_else(|| bad("length overflow"))?;
+        i += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err(bad("length overflow"));
+        }
+    }
+    let body = &bytes[i..];
+    if u64::try_from(body.len()).ok() != Some(len) {
+        return Err(bad("length mismatch"));
+    }
+    match chunk_type {
+        1 => Ok(()),
+        2 => {
+            crate::sync::wire::inflate_capped(body, cap).map_err(|_| Error::TooLarge {
+                what: "inflated change",
+                size: cap + 1,
+                limit: cap,
+            })?;
+            Ok(())
+        }
+        _ => Err(bad("not a change")),
+    }
+}
+
 /// Run a call into Automerge on bytes that may be hostile, turning a panic into an error.
 pub fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -430,7 +478,7 @@ pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 
 /// Inverse of [`encode_heads`].
 pub fn decode_heads(b: &[u8]) -> Result<Vec<ChangeHash>> {
-    if b.len() % 32 != 0 {
+    if !b.len().is_multiple_of(32) {
         return Err(Error::Malformed("head list length".into()));
     }
     Ok(b.chunks_exact(32)

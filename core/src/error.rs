@@ -119,6 +119,15 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The server refused this device (unknown, revoked, bad proof or code).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The server reported an error.
+    #[error("server error: {0}")]
+    Remote(String),
+    /// The network failed (connection lost, timed out, unreachable).
+    #[error("network: {0}")]
+    Network(String),
     /// A cryptographic primitive failed (not an authentication failure).
     #[error("crypto failure: {0}")]
     Crypto(&'static str),

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod model;
 pub mod sample;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result, ValidationError};
 pub use ids::{DocId, Kind, Scope, Timestamp, now_ms};

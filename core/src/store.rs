@@ -13,6 +13,7 @@ mod compact;
 mod projection;
 mod query;
 pub mod schema;
+mod sync_state;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -23,11 +24,13 @@ use autosurgeon::{hydrate, reconcile};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use changelog::{ApplyOutcome, PendingChange};
+pub use compact::CompactReport;
 pub use projection::Projectable;
 pub use query::{
     AccountFilter, AccountRow, CaseFilter, CaseRow, CommitmentFilter, CommitmentRow, FormRow, Page,
     ResponseFilter, ResponseRow, VisitFilter, VisitRow,
 };
+pub use sync_state::{ServerEndpoint, SyncIdentity};
 
 use crate::crypto::{Sealer, row_aad};
 use crate::doc::{self, Conflict, FieldPath, FieldValue};
@@ -1013,6 +1016,7 @@ pub(crate) fn parse_change(bytes: &[u8]) -> Result<Change> {
             limit: changelog::MAX_CHANGE_BYTES,
         });
     }
+    doc::check_change_chunk(bytes, changelog::MAX_CHANGE_INFLATED)?;
     doc::guarded("parse change", || {
         Change::from_bytes(bytes.to_vec()).map_err(|e| Error::Malformed(format!("change: {e}")))
     })

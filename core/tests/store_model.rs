@@ -479,7 +479,7 @@ fn response_queries_filter_and_page() -> Result<()> {
         .filter(|(_, r)| r.region.starts_with("north/"))
         .map(|(id, r)| (*id, r.started_at))
         .collect();
-    want.sort_by(|a, b| b.1.cmp(&a.1));
+    want.sort_by_key(|b| std::cmp::Reverse(b.1));
     assert_eq!(seen, want, "newest first, every row once");
 
     for band in [Band::High, Band::Middle, Band::Low] {

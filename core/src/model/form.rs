@@ -146,16 +146,16 @@ impl Record for Form {
     }
 
     fn validate(&self, before: Option<&Self>, _ctx: &dyn RecordContext) -> Result<(), Error> {
-        if let Some(b) = before {
-            if b.published {
-                // The store reports Immutable with the id; this is the defensive rule.
-                return Err(ValidationError::new(
-                    "published",
-                    "immutable",
-                    "published forms cannot change",
-                )
-                .into());
-            }
+        if let Some(b) = before
+            && b.published
+        {
+            // The store reports Immutable with the id; this is the defensive rule.
+            return Err(ValidationError::new(
+                "published",
+                "immutable",
+                "published forms cannot change",
+            )
+            .into());
         }
         if !valid_name(&self.form_key) {
             return Err(ValidationError::new(

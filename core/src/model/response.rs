@@ -324,15 +324,15 @@ impl Record for Response {
 
     fn validate(&self, before: Option<&Self>, ctx: &dyn RecordContext) -> Result<(), Error> {
         let form_id = check_doc_ref("form_id", &self.form_id)?;
-        if let Some(b) = before {
-            if b.form_id != self.form_id || b.form_version != self.form_version {
-                return Err(ValidationError::new(
-                    "form_id",
-                    "immutable",
-                    "a response cannot change its form",
-                )
-                .into());
-            }
+        if let Some(b) = before
+            && (b.form_id != self.form_id || b.form_version != self.form_version)
+        {
+            return Err(ValidationError::new(
+                "form_id",
+                "immutable",
+                "a response cannot change its form",
+            )
+            .into());
         }
         require_text("enumerator", &self.enumerator)?;
         require_text("region", &self.region)?;
@@ -356,15 +356,15 @@ impl Record for Response {
         if let Some(l) = &self.location {
             l.check("location")?;
         }
-        if let Some(c) = self.completed_at {
-            if c < self.started_at {
-                return Err(ValidationError::new(
-                    "completed_at",
-                    "before_start",
-                    "completion precedes the start",
-                )
-                .into());
-            }
+        if let Some(c) = self.completed_at
+            && c < self.started_at
+        {
+            return Err(ValidationError::new(
+                "completed_at",
+                "before_start",
+                "completion precedes the start",
+            )
+            .into());
         }
         for (i, f) in self.follow_ups.iter().enumerate() {
             if let Some(s) = f.score {

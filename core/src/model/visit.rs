@@ -132,15 +132,15 @@ impl Record for Visit {
 
     fn validate(&self, before: Option<&Self>, _ctx: &dyn RecordContext) -> Result<(), Error> {
         check_doc_ref("account_id", &self.account_id)?;
-        if let Some(b) = before {
-            if b.account_id != self.account_id {
-                return Err(ValidationError::new(
-                    "account_id",
-                    "immutable",
-                    "a visit cannot move to another account",
-                )
-                .into());
-            }
+        if let Some(b) = before
+            && b.account_id != self.account_id
+        {
+            return Err(ValidationError::new(
+                "account_id",
+                "immutable",
+                "a visit cannot move to another account",
+            )
+            .into());
         }
         require_text("owner", &self.owner)?;
         for (name, v) in self.scores.given() {

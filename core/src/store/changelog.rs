@@ -13,6 +13,8 @@ use crate::ids::{DocId, Kind, Scope};
 
 /// Largest single change accepted from outside.
 pub const MAX_CHANGE_BYTES: usize = 4 << 20;
+/// Largest size a compressed change may inflate to.
+pub const MAX_CHANGE_INFLATED: usize = 16 << 20;
 /// Largest sum of changes accepted in one apply.
 pub const MAX_APPLY_BYTES: usize = 16 << 20;
 /// Largest snapshot loaded (sealed size).

@@ -165,6 +165,22 @@ CREATE INDEX cases_owner ON cases(owner, stage, stage_deadline);
 CREATE INDEX cases_open_deadline ON cases(stage_deadline) WHERE closed_at IS NULL;
 CREATE INDEX cases_customer ON cases(customer_id, received_at);
 "#,
+    // 2: sync state — enrolment identity, sealed device key, epoch, cursors per scope,
+    // and a random id of this store file (a rebuilt store gets a new one).
+    r#"
+CREATE TABLE sync_state (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE sync_cursors (
+    scope    TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO meta (key, value) VALUES ('replica_id', randomblob(16))
+    ON CONFLICT(key) DO NOTHING;
+"#,
 ];
 
 /// The schema version this build writes.
