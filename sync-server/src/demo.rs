@@ -1,15 +1,26 @@
-//! The demo: one field device's day, written to a real store file and read back.
+//! The demo: the sync server on its embedded SQLite store, and a survey team of two plus
+//! an account manager (and a back-office publisher) as simulated devices, each with its
+//! own encrypted store file, syncing over real QUIC on loopback. They work offline,
+//! edit the same visit concurrently, reconnect in turn, and the server's merged view is
+//! printed at the end.
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use autosurgeon::Text;
-use fieldsync_core::model::{
-    Answer, Case, CaseCategory, CaseStage, CheckPoint, Form, GeoPoint, Response, Severity, Visit,
-};
+use fieldsync_core::doc::FieldValue;
+use fieldsync_core::model::{Band, CheckPoint, Form, GeoPoint, Visit};
 use fieldsync_core::sample::{self, Rng};
-use fieldsync_core::store::{CommitmentFilter, ResponseFilter, Store, StoreOptions, VisitFilter};
+use fieldsync_core::store::{CommitmentFilter, ResponseFilter, Store, StoreOptions};
+use fieldsync_core::sync::ClientConfig;
+use fieldsync_core::sync::auth::EnrolmentLink;
+use fieldsync_core::sync::quic;
 use fieldsync_core::{Error, Scope, now_ms};
+
+use crate::admin;
+use crate::server::{ServerConfig, ServerError, start, write_private};
+use crate::storage::{Storage, StorageError};
 
 /// Errors of the demo.
 #[derive(Debug, thiserror::Error)]
@@ -17,13 +28,19 @@ pub enum DemoError {
     /// The engine failed.
     #[error(transparent)]
     Core(#[from] Error),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// Files or terminal.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Load the device key from `path`, creating a random one on first use. On a phone the
-/// key lives in the Android Keystore or iOS Keychain instead.
+/// Load a device key from `path`, creating a random one on first use. On a phone the key
+/// lives in the Android Keystore or the iOS Keychain instead.
 pub fn device_key(path: &Path) -> Result<[u8; 32], DemoError> {
     if let Ok(hex_key) = std::fs::read_to_string(path) {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| Error::WrongKey)?;
@@ -32,46 +49,210 @@ pub fn device_key(path: &Path) -> Result<[u8; 32], DemoError> {
     let mut key = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
         .map_err(|_| Error::Crypto("random"))?;
-    std::fs::write(path, hex::encode(key))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    write_private(path, hex::encode(key).as_bytes())?;
     Ok(key)
 }
 
-/// Run the single-device demo in `data`, printing to `out`.
-pub fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
-    std::fs::create_dir_all(data)?;
-    let key = device_key(&data.join("device.key"))?;
-    let store = Store::open(
-        data.join("device.db"),
-        &key,
-        StoreOptions::new("phone-1", "li.wei"),
-    )?;
-    let team = Scope::new("team:north")?;
-    let acct_scope = Scope::new("account:acme")?;
-    let now = now_ms();
-    let h = 3_600_000;
+struct DemoDevice {
+    name: &'static str,
+    store: Store,
+    endpoint: quinn::Endpoint,
+    server: std::net::SocketAddr,
+}
 
+impl DemoDevice {
+    fn open(
+        dir: &Path,
+        id: &'static str,
+        user: &str,
+        server: std::net::SocketAddr,
+    ) -> Result<Self, DemoError> {
+        let d = dir.join("devices").join(id);
+        std::fs::create_dir_all(&d)?;
+        let key = device_key(&d.join("device.key"))?;
+        let store = Store::open(d.join("device.db"), &key, StoreOptions::new(id, user))?;
+        Ok(DemoDevice {
+            name: id,
+            store,
+            endpoint: quic::client_endpoint()?,
+            server,
+        })
+    }
+
+    async fn enrol(&self, link: &EnrolmentLink, out: &mut dyn Write) -> Result<(), DemoError> {
+        if self
+            .store
+            .sync_identity()?
+            .is_some_and(|i| i.server.pin == link_pin(link))
+        {
+            return Ok(());
+        }
+        quic::enrol(
+            &self.endpoint,
+            &self.store,
+            link,
+            self.name,
+            self.name,
+            None,
+        )
+        .await?;
+        writeln!(out, "  {:<14} enrolled with code {}", self.name, link.code)?;
+        Ok(())
+    }
+
+    async fn sync(&self, out: &mut dyn Write) -> Result<(), DemoError> {
+        // The server listens on a new port each run: connect there (a phone would use DNS).
+        let (r, w) = quic::sync_once(
+            &self.endpoint,
+            &self.store,
+            ClientConfig::default(),
+            None,
+            Some(self.server),
+        )
+        .await?;
+        writeln!(
+            out,
+            "  {:<14} synced: pushed {:>3}, pulled {:>3} changes in {} round trip(s), {:>6} B up / {:>6} B down",
+            self.name,
+            r.accepted + r.duplicates,
+            r.pulled,
+            w.round_trips,
+            w.bytes_sent,
+            w.bytes_received
+        )?;
+        Ok(())
+    }
+}
+
+fn link_pin(l: &EnrolmentLink) -> Option<[u8; 32]> {
+    match l.trust {
+        fieldsync_core::sync::auth::ServerTrust::PinnedKey(p) => Some(p),
+        fieldsync_core::sync::auth::ServerTrust::CaIssued => None,
+    }
+}
+
+const TENANT: &str = "demo";
+
+/// Run the demo with its data in `data` (kept between runs), printing to `out`.
+pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
+    std::fs::create_dir_all(data)?;
+    let server = start(ServerConfig::new(
+        data.join("server"),
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|_| Error::Malformed("addr".into()))?,
+    ))
+    .await?;
+    let st = server.storage.clone();
+    writeln!(out, "fieldsync demo")?;
     writeln!(
         out,
-        "fieldsync demo — store at {}",
-        data.join("device.db").display()
+        "server: QUIC on {} — data in {}",
+        server.local_addr,
+        data.join("server").display()
+    )?;
+    writeln!(
+        out,
+        "        self-signed certificate, key pin {}",
+        hex::encode(server.identity.pin)
     )?;
 
-    // A form, as the back office would publish it.
-    let form = sample::telecom_form(1);
-    let form_id = store.create(&team, &form)?;
+    // Tenant, scopes, users, grants (what an operator does with `fieldsync admin`).
+    let fresh = !st.tenants()?.iter().any(|t| t == TENANT);
+    st.ensure_tenant(TENANT)?;
+    if fresh {
+        for s in ["team:north", "account:acme", "forms"] {
+            st.create_scope(TENANT, s)?;
+        }
+        for (u, name) in [
+            ("zhang.min", "Zhang Min"),
+            ("liu.yang", "Liu Yang"),
+            ("li.wei", "Li Wei"),
+            ("office", "Back office"),
+        ] {
+            st.create_user(TENANT, u, name)?;
+        }
+        for (u, s, r, w) in [
+            ("zhang.min", "team:north", true, true),
+            ("liu.yang", "team:north", true, true),
+            ("liu.yang", "account:acme", true, true),
+            ("li.wei", "account:acme", true, true),
+            ("office", "forms", true, true),
+            ("office", "team:north", true, false),
+        ] {
+            st.set_grant(TENANT, u, s, r, w)?;
+        }
+        for u in ["zhang.min", "liu.yang", "li.wei"] {
+            st.set_grant(TENANT, u, "forms", true, false)?;
+        }
+    }
+    let port = server.local_addr.port();
+    let pin = server.identity.pin;
+    writeln!(
+        out,
+        "\n1. enrolment: one-time codes, scanned from a QR link such as"
+    )?;
+    let sample_link = admin::enrolment_link(&*st, TENANT, "zhang.min", "127.0.0.1", port, pin, 24)?;
+    writeln!(out, "   {}", sample_link.to_uri())?;
 
-    // An account and a visit with notes, scores and a commitment.
-    let account_id = store.create(
-        &acct_scope,
+    let zhang = DemoDevice::open(data, "phone-zhang", "zhang.min", server.local_addr)?;
+    let liu = DemoDevice::open(data, "phone-liu", "liu.yang", server.local_addr)?;
+    let li = DemoDevice::open(data, "phone-li", "li.wei", server.local_addr)?;
+    let office = DemoDevice::open(data, "office-pc", "office", server.local_addr)?;
+    zhang.enrol(&sample_link, out).await?;
+    for (d, u) in [(&liu, "liu.yang"), (&li, "li.wei"), (&office, "office")] {
+        let link = admin::enrolment_link(&*st, TENANT, u, "127.0.0.1", port, pin, 24)?;
+        d.enrol(&link, out).await?;
+    }
+
+    // The back office publishes the survey.
+    let forms = Scope::new("forms")?;
+    let form_id = match office.store.list_forms(Some("telecom-sat"))?.first() {
+        Some(f) => f.id,
+        None => office.store.create(&forms, &sample::telecom_form(1))?,
+    };
+    writeln!(
+        out,
+        "\n2. the back office publishes the telecom satisfaction survey"
+    )?;
+    office.sync(out).await?;
+    for d in [&zhang, &liu, &li] {
+        d.sync(out).await?;
+    }
+    let form: Form = zhang.store.get(form_id)?;
+
+    // Offline: the survey team interviews; the account manager visits Acme.
+    writeln!(
+        out,
+        "\n3. offline work (no signal): interviews, a visit, notes, a commitment"
+    )?;
+    let team = Scope::new("team:north")?;
+    let acme = Scope::new("account:acme")?;
+    let now = now_ms();
+    let mut rng = Rng::new(now.unsigned_abs());
+    for (d, region, n) in [
+        (&zhang, "north/county-3/district-2", 6),
+        (&liu, "north/county-3/district-5", 5),
+    ] {
+        for i in 0..n {
+            let r = sample::telecom_response(
+                &mut rng,
+                form_id,
+                &form,
+                region,
+                d.store.user_id(),
+                now + i * 600_000,
+            );
+            d.store.create(&team, &r)?;
+        }
+        writeln!(out, "  {:<14} filled {n} questionnaires", d.name)?;
+    }
+    let acc = li.store.create(
+        &acme,
         &sample::account("Acme Logistics", "li.wei", "north/county-3"),
     )?;
-    let mut visit = sample::visit(account_id, "li.wei", now, "quarterly service review");
-    visit.check_in = Some(CheckPoint {
+    let mut v = sample::visit(acc, "li.wei", now, "quarterly service review");
+    v.check_in = Some(CheckPoint {
         at: now,
         location: Some(GeoPoint {
             lat: 30.59,
@@ -80,199 +261,187 @@ pub fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             accuracy_m: Some(6.0),
         }),
     });
-    visit.notes = Text::with_value("CFO and IT lead attended. Dropped calls in warehouse B.");
-    visit.scores.service = Some(7);
-    visit.scores.network = Some(4);
-    visit.scores.overall = Some(6);
-    visit.commitments.push(sample::commitment(
+    v.notes = Text::with_value("Agenda: renewal, coverage in warehouse B.");
+    v.commitments.push(sample::commitment(
         "c1",
         "li.wei",
-        now + 72 * h,
-        "Site survey of warehouse B coverage",
+        now + 72 * 3_600_000,
+        "Site survey of warehouse B",
     ));
-    let visit_id = store.create(&acct_scope, &visit)?;
-    store.update::<Visit>(visit_id, |v| {
+    let vid = li.store.create(&acme, &v)?;
+    writeln!(
+        out,
+        "  {:<14} recorded a visit to Acme with a commitment",
+        li.name
+    )?;
+
+    writeln!(
+        out,
+        "\n4. signal returns briefly: each device syncs in one round trip"
+    )?;
+    for d in [&li, &zhang, &liu] {
+        d.sync(out).await?;
+    }
+
+    writeln!(
+        out,
+        "\n5. both Li and Liu edit the same visit offline: the same note, the same score"
+    )?;
+    li.store.update::<Visit>(vid, |v| {
+        v.notes.splice(0, 0, "[Li] CFO attended. ");
+        v.scores.overall = Some(6);
+        Ok(())
+    })?;
+    liu.store.update::<Visit>(vid, |v| {
         let end = v.notes.as_str().len();
-        v.notes.splice(end, 0, " Agreed a follow-up in two weeks.");
-        v.check_out = Some(CheckPoint {
-            at: now + h,
-            location: None,
-        });
+        v.notes
+            .splice(end, 0, " [Liu] Measured -110 dBm in warehouse B.");
+        v.scores.overall = Some(8);
+        v.scores.network = Some(3);
         Ok(())
     })?;
-
-    // A complaint taken on site, moved through the first stages.
-    let mut case = Case::received(
-        "C0042",
-        CaseCategory::Network,
-        Severity::High,
-        "li.wei",
-        now,
-        "Dropped calls in warehouse B",
-    );
-    case.account_id = Some(account_id.to_string());
-    let case_id = store.create(&acct_scope, &case)?;
-    store.update::<Case>(case_id, |c| {
-        c.advance(CaseStage::Classified, "li.wei", now + 60_000);
-        Ok(())
-    })?;
-
-    // A survey response.
-    let mut rng = Rng::new(now.unsigned_abs());
-    let mut resp = sample::telecom_response(
-        &mut rng,
-        form_id,
-        &form,
-        "north/county-3/district-2",
-        "li.wei",
-        now,
-    );
-    // A low overall score: the kind of answer that triggers a repair follow-up.
-    let overall = form
-        .question("overall")
-        .ok_or_else(|| Error::Malformed("sample form lacks overall".into()))?;
-    resp.answers
-        .insert("overall".into(), Answer::Score(overall.score(3)));
-    let response_id = store.create(&team, &resp)?;
-
-    // Read everything back: from documents and from the projections.
-    let v: Visit = store.get(visit_id)?;
-    writeln!(out, "\nvisit {visit_id}")?;
-    writeln!(out, "  purpose   {}", v.purpose)?;
-    writeln!(out, "  notes     {}", v.notes.as_str())?;
-    let scores: Vec<String> = v.scores.given().map(|(d, s)| format!("{d}={s}")).collect();
-    writeln!(out, "  scores    {}", scores.join(" "))?;
-    for c in &v.commitments {
+    for d in [&liu, &li, &liu] {
+        d.sync(out).await?;
+    }
+    let conflicts = li.store.conflicts(vid)?;
+    for c in &conflicts {
         writeln!(
             out,
-            "  commitment {} — {} (owner {}, due in {} h)",
-            c.id,
-            c.description,
-            c.owner,
-            (c.due_at - now) / h
+            "  conflict on {}: shown {} — also {}",
+            c.path,
+            show(&c.winner),
+            c.others.iter().map(show).collect::<Vec<_>>().join(", ")
         )?;
     }
-    let c: Case = store.get(case_id)?;
-    writeln!(
-        out,
-        "\ncase {case_id}: {} / {} / stage {}, first-contact owner {}",
-        c.category.as_str(),
-        c.severity.as_str(),
-        c.stage.as_str(),
-        c.first_contact_owner
-    )?;
-    let r: Response = store.get(response_id)?;
-    writeln!(
-        out,
-        "\nresponse {response_id}: {} answers, overall {:.1} ({}), core customer: {}",
-        r.answers.len(),
-        r.overall().unwrap_or(0.0),
-        r.band().map_or("-", |b| b.as_str()),
-        r.respondent.segment.core
-    )?;
-
-    writeln!(out, "\nlists (from projections, no document loaded):")?;
-    let low = store.list_responses(
-        &ResponseFilter {
-            region: Some("north".into()),
-            band: Some(fieldsync_core::model::Band::Low),
-            ..Default::default()
-        },
-        10,
-        None,
-    )?;
-    writeln!(out, "  low-band responses in north: {}", low.items.len())?;
-    let visits = store.list_visits(
-        &VisitFilter {
-            account_id: Some(account_id),
-            ..Default::default()
-        },
-        10,
-        None,
-    )?;
-    writeln!(out, "  visits to Acme: {}", visits.items.len())?;
-    let open = store.open_commitments(
-        &CommitmentFilter {
-            owner: Some("li.wei".into()),
-            ..Default::default()
-        },
-        10,
-        None,
-    )?;
-    for c in &open.items {
+    if let Some(c) = conflicts.first() {
+        li.store
+            .resolve_conflict(vid, &c.path, &FieldValue::Int(7))?;
         writeln!(
             out,
-            "  open commitment: {} (due in {} h)",
-            c.description,
-            (c.due_at - now) / h
+            "  Li resolves it to 7 (a change like any other, it syncs)"
         )?;
+        li.sync(out).await?;
+        liu.sync(out).await?;
     }
-    let forms = store.list_forms(None)?;
+
+    // A low score gets a follow-up on the enumerator's device after review.
     writeln!(
         out,
-        "  forms: {}",
-        forms
-            .iter()
-            .map(|f| format!("{} v{}", f.title, f.version))
+        "\n6. the server's merged view (what the back office reads)"
+    )?;
+    server.wait_materialized(Duration::from_secs(10)).await;
+    let merged = server
+        .merged
+        .clone()
+        .ok_or_else(|| Error::Malformed("no merged view".into()))?;
+    let all = merged
+        .list_responses(&ResponseFilter::default(), 500, None)?
+        .items;
+    let band = |b: Band| {
+        all.iter()
+            .filter(|r| r.band.as_deref() == Some(b.as_str()))
+            .count()
+    };
+    let mean = all.iter().filter_map(|r| r.overall).sum::<f64>() / all.len().max(1) as f64;
+    writeln!(
+        out,
+        "  responses: {} — high {} / middle {} / low {}, mean overall {:.1}",
+        all.len(),
+        band(Band::High),
+        band(Band::Middle),
+        band(Band::Low),
+        mean
+    )?;
+    let core_low = all
+        .iter()
+        .filter(|r| r.core && r.band.as_deref() == Some("low"))
+        .count();
+    writeln!(
+        out,
+        "  low scores from core customers (early warning): {core_low}"
+    )?;
+    let mv: Visit = merged.get(vid)?;
+    writeln!(out, "  visit notes: {}", mv.notes.as_str())?;
+    writeln!(
+        out,
+        "  visit scores: {}",
+        mv.scores
+            .given()
+            .map(|(d, s)| format!("{d}={s}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(" ")
     )?;
-    let hist = store.history(visit_id)?;
-    writeln!(out, "\nvisit history:")?;
-    for e in hist {
-        // Top-level fields only; the full paths are in `e.fields`.
-        let mut fields: Vec<String> = e
-            .fields
-            .iter()
-            .filter(|f| f.0.len() == 1)
-            .map(|f| f.to_string())
-            .collect();
-        fields.dedup();
-        let when = (e.time - now) / 1000;
+    writeln!(out, "  conflicts left: {}", merged.conflicts(vid)?.len())?;
+    let open = merged.open_commitments(&CommitmentFilter::default(), 10, None)?;
+    for c in open.items {
         writeln!(
             out,
-            "  {} by {} on {} at now{:+}s: {}",
-            &e.change[..8],
-            e.user_id.unwrap_or_default(),
-            e.device_id.unwrap_or_default(),
-            when,
-            fields.join(", ")
+            "  open commitment: {} (owner {})",
+            c.description, c.owner
         )?;
     }
-    writeln!(
-        out,
-        "\nchanges waiting for sync: {}",
-        store.unacked_count()?
-    )?;
-    let _: Form = store.get(form_id)?;
+    writeln!(out, "  who changed the overall score:")?;
+    for e in merged.field_history(
+        vid,
+        &fieldsync_core::doc::FieldPath::parse("scores.overall")?,
+    )? {
+        writeln!(
+            out,
+            "    {} on {}",
+            e.user_id.unwrap_or_default(),
+            e.device_id.unwrap_or_default()
+        )?;
+    }
+    let (docs, changes) = st.counts(TENANT)?;
+    writeln!(out, "  server log: {docs} documents, {changes} changes")?;
+    for d in [zhang, liu, li, office] {
+        d.store.close();
+    }
+    server.shutdown().await;
     Ok(())
+}
+
+fn show(v: &FieldValue) -> String {
+    match v {
+        FieldValue::Int(i) => i.to_string(),
+        FieldValue::Str(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn demo_runs_and_prints_everything() -> Result<(), DemoError> {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_runs_end_to_end_twice() -> Result<(), DemoError> {
         let dir = tempfile::tempdir()?;
         let mut out = Vec::new();
-        run(dir.path(), &mut out)?;
+        run(dir.path(), &mut out).await?;
         let text = String::from_utf8_lossy(&out);
         for want in [
-            "quarterly service review",
-            "Agreed a follow-up",
-            "overall=6",
-            "stage classified",
-            "24 answers",
-            "low-band responses in north: 1",
-            "Site survey",
+            "enrolled with code",
+            "1 round trip",
+            "conflict on scores.overall",
+            "Li resolves it",
+            "responses: 11",
+            "[Li] CFO attended.",
+            "[Liu] Measured",
+            "conflicts left: 0",
+            "Site survey of warehouse B",
+            "li.wei on phone-li",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
-        // A second run reuses the same store and key.
+        // A second run reuses the server, the devices and their keys.
         let mut out2 = Vec::new();
-        run(dir.path(), &mut out2)?;
-        assert!(String::from_utf8_lossy(&out2).contains("low-band responses in north: 2"));
+        run(dir.path(), &mut out2).await?;
+        let text2 = String::from_utf8_lossy(&out2);
+        assert!(text2.contains("responses: 22"), "{text2}");
+        assert!(
+            !text2.contains("enrolled with code"),
+            "devices stay enrolled: {text2}"
+        );
         Ok(())
     }
 }

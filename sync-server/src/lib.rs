@@ -4,6 +4,7 @@
 //! `server::start(config)` (or `server::run(config, shutdown)`) is what tests call on
 //! `127.0.0.1:0`; `main.rs` only parses the command line and sets up logging.
 
+pub mod admin;
 pub mod demo;
 pub mod materialize;
 pub mod server;

@@ -1,9 +1,15 @@
 //! The `fieldsync` operator binary: parses the command line, sets up logging, and calls
 //! into the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use fieldsync_server::admin::{self, DEFAULT_TENANT};
+use fieldsync_server::server::{ServerConfig, start, tls_identity};
+use fieldsync_server::storage::Storage;
+use fieldsync_server::storage::sqlite::SqliteStorage;
 
 #[derive(Parser)]
 #[command(
@@ -12,19 +18,90 @@ use clap::{Parser, Subcommand};
     about = "fieldsync: offline-first surveys and field visits"
 )]
 struct Cli {
+    /// Server data folder (server.db, merged.db, TLS identity).
+    #[arg(long, global = true, default_value = "fieldsync-data")]
+    data: PathBuf,
+    /// Tenant to act on.
+    #[arg(long, global = true, default_value = DEFAULT_TENANT)]
+    tenant: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the demo: a device store with an account, a visit with notes, scores and
-    /// commitments, a survey response and a complaint, printed back.
+    /// Run the demo: the sync server on its embedded SQLite store and simulated devices
+    /// (a survey team of two, an account manager, the back office) syncing over QUIC.
     Demo {
-        /// Folder for the demo's files (created; reused on the next run).
+        /// Folder for the demo's files (reused on the next run).
         #[arg(long, default_value = "fieldsync-demo")]
-        data: PathBuf,
+        dir: PathBuf,
     },
+    /// Create the data folder, the TLS identity and the tenant (serve does this too).
+    Init,
+    /// Run the sync server.
+    Serve {
+        /// UDP address to listen on.
+        #[arg(long, default_value = "0.0.0.0:4433")]
+        listen: SocketAddr,
+        /// Host name or address devices use to reach this server (for enrolment links).
+        #[arg(long, default_value = "127.0.0.1")]
+        public_host: String,
+        /// Extra names/IPs for the self-signed certificate.
+        #[arg(long = "tls-name")]
+        tls_names: Vec<String>,
+    },
+    /// Operator commands on the server's data (safe while the server runs).
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Add a user.
+    UserAdd {
+        id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List users.
+    Users,
+    /// Add a scope (team:north, account:acme, region:county-7 ...).
+    ScopeAdd { scope: String },
+    /// List scopes.
+    Scopes,
+    /// Give a user rights on a scope (no flags: remove the grant).
+    Grant {
+        user: String,
+        scope: String,
+        #[arg(long)]
+        read: bool,
+        #[arg(long)]
+        write: bool,
+    },
+    /// Show a user's grants.
+    Grants { user: String },
+    /// Create a one-time enrolment code (and link) for a user's new device.
+    EnrolCode {
+        user: String,
+        /// Host devices reach the server at.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// UDP port.
+        #[arg(long, default_value_t = 4433)]
+        port: u16,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 72)]
+        ttl_hours: i64,
+    },
+    /// List devices.
+    Devices,
+    /// Revoke a device: its next connection is refused.
+    Revoke { device: String },
+    /// After restoring server.db from a backup: new log epoch, every device repairs.
+    EpochBump,
+    /// Counts of documents and changes.
+    Status,
 }
 
 fn main() {
@@ -36,11 +113,184 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.cmd {
-        Cmd::Demo { data } => fieldsync_server::demo::run(&data, &mut std::io::stdout()),
-    };
-    if let Err(e) = result {
+    if let Err(e) = real_main(cli) {
         eprintln!("fieldsync: {e}");
         std::process::exit(1);
     }
+}
+
+type AnyError = Box<dyn std::error::Error>;
+
+fn runtime() -> Result<tokio::runtime::Runtime, AnyError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn open_storage(data: &std::path::Path) -> Result<Arc<SqliteStorage>, AnyError> {
+    std::fs::create_dir_all(data)?;
+    Ok(SqliteStorage::open(data.join("server.db"))?)
+}
+
+fn real_main(cli: Cli) -> Result<(), AnyError> {
+    let tenant = cli.tenant.as_str();
+    match cli.cmd {
+        Cmd::Demo { dir } => {
+            let rt = runtime()?;
+            rt.block_on(fieldsync_server::demo::run(&dir, &mut std::io::stdout()))?;
+        }
+        Cmd::Init => {
+            let st = open_storage(&cli.data)?;
+            let id = tls_identity(&cli.data, &["localhost".into(), "127.0.0.1".into()])?;
+            let fresh = admin::first_start(&*st, tenant)?;
+            println!(
+                "data folder {} ready (tenant {tenant}{})",
+                cli.data.display(),
+                if fresh { ", new" } else { "" }
+            );
+            println!("TLS key pin {}", hex::encode(id.pin));
+        }
+        Cmd::Serve {
+            listen,
+            public_host,
+            tls_names,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let mut cfg = ServerConfig::new(&cli.data, listen);
+                cfg.tls_names.extend(tls_names);
+                if !cfg.tls_names.contains(&public_host) {
+                    cfg.tls_names.push(public_host.clone());
+                }
+                let server = start(cfg).await?;
+                let fresh = admin::first_start(&*server.storage, tenant)?;
+                println!(
+                    "fieldsync server on udp://{} (data {})",
+                    server.local_addr,
+                    cli.data.display()
+                );
+                println!("TLS key pin {}", hex::encode(server.identity.pin));
+                if fresh {
+                    let link = admin::enrolment_link(
+                        &*server.storage,
+                        tenant,
+                        "field-1",
+                        &public_host,
+                        server.local_addr.port(),
+                        server.identity.pin,
+                        72,
+                    )?;
+                    println!("first start: user field-1 may read and write scope team:default");
+                    println!("enrolment code for field-1: {}", link.code);
+                    println!("enrolment link (QR): {}", link.to_uri());
+                }
+                println!("press Ctrl-C to stop");
+                tokio::signal::ctrl_c().await?;
+                server.shutdown().await;
+                Ok::<(), AnyError>(())
+            })?;
+        }
+        Cmd::Admin(a) => {
+            let st = open_storage(&cli.data)?;
+            st.ensure_tenant(tenant)?;
+            admin_cmd(&st, tenant, &cli.data, a)?;
+        }
+    }
+    Ok(())
+}
+
+fn admin_cmd(
+    st: &SqliteStorage,
+    tenant: &str,
+    data: &std::path::Path,
+    a: Admin,
+) -> Result<(), AnyError> {
+    match a {
+        Admin::UserAdd { id, name } => {
+            st.create_user(tenant, &id, if name.is_empty() { &id } else { &name })?;
+            println!("user {id} added");
+        }
+        Admin::Users => {
+            for (id, name) in st.list_users(tenant)? {
+                println!("{id}\t{name}");
+            }
+        }
+        Admin::ScopeAdd { scope } => {
+            st.create_scope(tenant, &scope)?;
+            println!("scope {scope} added");
+        }
+        Admin::Scopes => {
+            for s in st.list_scopes(tenant)? {
+                println!("{s}");
+            }
+        }
+        Admin::Grant {
+            user,
+            scope,
+            read,
+            write,
+        } => {
+            st.set_grant(tenant, &user, &scope, read, write)?;
+            println!("{user} on {scope}: read={read} write={write}");
+        }
+        Admin::Grants { user } => {
+            for g in st.grants(tenant, &user)? {
+                println!(
+                    "{}\t{}{}",
+                    g.scope,
+                    if g.read { "r" } else { "-" },
+                    if g.write { "w" } else { "-" }
+                );
+            }
+        }
+        Admin::EnrolCode {
+            user,
+            host,
+            port,
+            ttl_hours,
+        } => {
+            let id = tls_identity(data, &["localhost".into(), "127.0.0.1".into()])?;
+            let link = admin::enrolment_link(st, tenant, &user, &host, port, id.pin, ttl_hours)?;
+            println!(
+                "enrolment code for {user}: {} (valid {ttl_hours} h, one use)",
+                link.code
+            );
+            println!("enrolment link (QR): {}", link.to_uri());
+        }
+        Admin::Devices => {
+            for d in st.list_devices(tenant)? {
+                let state = if d.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let seen = d
+                    .last_seen_at
+                    .map_or_else(|| "never".to_string(), |t| format!("{t}"));
+                println!(
+                    "{}\t{}\t{}\t{state}\tlast seen {seen}",
+                    d.id, d.user_id, d.name
+                );
+            }
+        }
+        Admin::Revoke { device } => {
+            st.revoke_device(&device, fieldsync_core::now_ms())?;
+            println!("device {device} revoked; its next connection is refused");
+        }
+        Admin::EpochBump => {
+            let e = st.new_epoch(tenant)?;
+            println!(
+                "tenant {tenant} has a new log epoch {}; devices will repair on their next sync",
+                hex::encode(e)
+            );
+        }
+        Admin::Status => {
+            let (docs, changes) = st.counts(tenant)?;
+            println!(
+                "tenant {tenant}: {docs} documents, {changes} changes, watermark {}",
+                st.watermark(tenant)?
+            );
+        }
+    }
+    Ok(())
 }
