@@ -352,7 +352,10 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             .map(|c| (c.scope.as_str(), c.position))
             .collect();
         let beyond = p.cursors.iter().any(|c| c.position > watermark);
-        if self.repair_needed.is_none() && ((p.epoch != [0; 16] && p.epoch != epoch) || beyond) {
+        // A device that never pulled has the zero epoch and no cursors; cursors from
+        // any other epoch (or beyond the log's end) cannot be trusted.
+        let fresh = p.epoch == [0; 16] && p.cursors.is_empty();
+        if self.repair_needed.is_none() && ((!fresh && p.epoch != epoch) || beyond) {
             self.repair_needed = Some(RepairReason::EpochChanged);
         }
         if let Some(reason) = self.repair_needed {

@@ -2,4 +2,5 @@
 //! SQLite stores syncing over real QUIC, and a userspace UDP proxy for bad links.
 
 pub mod harness;
+pub mod memnet;
 pub mod proxy;

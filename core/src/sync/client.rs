@@ -361,12 +361,15 @@ impl ClientSession {
 
     fn on_pull_batch(&mut self, b: PullBatch) -> Result<()> {
         self.apply_docs(b.docs, b.actors)?;
+        // Cursors belong to the epoch the server is in now (from Welcome).
+        let epoch = self.welcome.as_ref().map_or(self.epoch, |w| w.epoch);
         let cursors: Vec<(Scope, u64)> = b
             .cursors
             .into_iter()
             .map(|c| Ok((Scope::new(c.scope)?, c.position)))
             .collect::<Result<_>>()?;
-        self.store.set_sync_cursors(self.epoch, &cursors)?;
+        self.store.set_sync_cursors(epoch, &cursors)?;
+        self.epoch = epoch;
         self.pull_inflight = false;
         if b.more {
             self.send_pull()?;
