@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub retry_above: usize,
     /// Keep a merged view (the back office's) up to date.
     pub materialize: bool,
+    /// A connection with no packet for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -71,6 +73,7 @@ impl ServerConfig {
             max_connections: 10_000,
             retry_above: 1_000,
             materialize: true,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -136,7 +139,7 @@ pub fn file_key(path: &Path) -> Result<[u8; 32], ServerError> {
     Ok(k)
 }
 
-fn server_transport() -> quinn::TransportConfig {
+fn server_transport(idle: Duration) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4u32.into())
         .max_concurrent_uni_streams(0u32.into())
@@ -145,13 +148,13 @@ fn server_transport() -> quinn::TransportConfig {
         .send_window(8 << 20)
         .datagram_receive_buffer_size(None)
         .keep_alive_interval(Some(Duration::from_secs(10)));
-    if let Ok(t30) = quinn::IdleTimeout::try_from(Duration::from_secs(30)) {
-        t.max_idle_timeout(Some(t30));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
+        t.max_idle_timeout(Some(idle));
     }
     t
 }
 
-fn quinn_server_config(id: &TlsIdentity) -> Result<quinn::ServerConfig, ServerError> {
+fn quinn_server_config(id: &TlsIdentity, idle: Duration) -> Result<quinn::ServerConfig, ServerError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ServerError::Tls(e.to_string()))?
@@ -166,7 +169,7 @@ fn quinn_server_config(id: &TlsIdentity) -> Result<quinn::ServerConfig, ServerEr
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls).map_err(|e| ServerError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    cfg.transport_config(Arc::new(server_transport()));
+    cfg.transport_config(Arc::new(server_transport(idle)));
     cfg.max_incoming(4096)
         .incoming_buffer_size(64 << 10)
         .incoming_buffer_size_total(32 << 20);
@@ -247,7 +250,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_connections: config.max_connections,
         retry_above: config.retry_above,
     });
-    let endpoint = quinn::Endpoint::server(quinn_server_config(&identity)?, config.listen)?;
+    let endpoint = quinn::Endpoint::server(quinn_server_config(&identity, config.idle_timeout)?, config.listen)?;
     let local_addr = endpoint.local_addr()?;
     let ep = endpoint.clone();
     let sh = shared.clone();

@@ -44,8 +44,14 @@ impl TestServer {
 
     /// Start a server on an existing data folder (restart after a crash).
     pub async fn start_in(dir: tempfile::TempDir) -> TestServer {
+        Self::start_with(dir, |_| {}).await
+    }
+
+    /// Start a server with its configuration adjusted by `tweak`.
+    pub async fn start_with(dir: tempfile::TempDir, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
         init_tracing();
-        let cfg = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+        let mut cfg = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+        tweak(&mut cfg);
         let server = start(cfg).await.expect("server starts");
         server.storage.ensure_tenant(TENANT).expect("tenant");
         TestServer { server, dir }
@@ -108,6 +114,8 @@ pub struct Device {
     pub dir: tempfile::TempDir,
     /// Send through this address instead of the server's (a proxy).
     pub via: Option<SocketAddr>,
+    /// Session and transport settings.
+    pub cfg: ClientConfig,
 }
 
 impl Device {
@@ -127,6 +135,7 @@ impl Device {
             endpoint,
             dir,
             via: None,
+            cfg: ClientConfig::default(),
         }
     }
 
@@ -158,7 +167,7 @@ impl Device {
             quic::sync_once(
                 &self.endpoint,
                 &self.store,
-                ClientConfig::default(),
+                self.cfg.clone(),
                 None,
                 self.via,
             ),

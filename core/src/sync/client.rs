@@ -30,6 +30,10 @@ pub struct ClientConfig {
     pub pull_max_bytes: u32,
     /// Sync messages allowed per document during repair (Bloom-filter poisoning cap).
     pub repair_rounds: u32,
+    /// Transport: a connection with no packet for this long is dead.
+    pub idle_timeout: std::time::Duration,
+    /// Transport: keep-alive interval while connected.
+    pub keep_alive: std::time::Duration,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +43,8 @@ impl Default for ClientConfig {
             push_window: 8,
             pull_max_bytes: 1 << 20,
             repair_rounds: 64,
+            idle_timeout: std::time::Duration::from_secs(30),
+            keep_alive: std::time::Duration::from_secs(5),
         }
     }
 }

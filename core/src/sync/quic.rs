@@ -95,18 +95,17 @@ impl ServerCertVerifier for PinnedKey {
 }
 
 /// Transport limits for a device connection.
-pub fn client_transport() -> quinn::TransportConfig {
+pub fn client_transport(idle: Duration, keep_alive: Duration) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(8u32.into())
         .max_concurrent_uni_streams(0u32.into())
         .stream_receive_window((4u32 << 20).into())
         .receive_window((8u32 << 20).into())
         .send_window(8 << 20)
-        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .keep_alive_interval(Some(keep_alive))
         .datagram_receive_buffer_size(None);
-    // 30 s without a packet ends the connection (idle timeout < u62 is always valid).
-    if let Ok(t30) = quinn::IdleTimeout::try_from(Duration::from_secs(30)) {
-        t.max_idle_timeout(Some(t30));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
+        t.max_idle_timeout(Some(idle));
     }
     t
 }
@@ -115,6 +114,7 @@ pub fn client_transport() -> quinn::TransportConfig {
 pub fn client_config(
     server: &ServerEndpoint,
     roots: Option<rustls::RootCertStore>,
+    transport: quinn::TransportConfig,
 ) -> Result<quinn::ClientConfig> {
     let provider = crypto_provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -136,7 +136,7 @@ pub fn client_config(
     let quic =
         QuicClientConfig::try_from(tls).map_err(|e| Error::Malformed(format!("quic tls: {e}")))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
-    cfg.transport_config(Arc::new(client_transport()));
+    cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }
 
@@ -257,13 +257,14 @@ pub async fn connect(
     server: &ServerEndpoint,
     roots: Option<rustls::RootCertStore>,
     timeout: Duration,
+    cfg: &ClientConfig,
 ) -> Result<quinn::Connection> {
     let addr = tokio::net::lookup_host((server.host.as_str(), server.port))
         .await
         .map_err(|e| Error::Network(format!("resolve: {e}")))?
         .next()
         .ok_or_else(|| Error::Network("no address for server".into()))?;
-    connect_to(endpoint, server, addr, roots, timeout).await
+    connect_to(endpoint, server, addr, roots, timeout, cfg).await
 }
 
 /// Connect to `server` at an explicit address (e.g. through a proxy).
@@ -273,8 +274,9 @@ pub async fn connect_to(
     addr: SocketAddr,
     roots: Option<rustls::RootCertStore>,
     timeout: Duration,
+    sync_cfg: &ClientConfig,
 ) -> Result<quinn::Connection> {
-    let cfg = client_config(server, roots)?;
+    let cfg = client_config(server, roots, client_transport(sync_cfg.idle_timeout, sync_cfg.keep_alive))?;
     let connecting = endpoint
         .connect_with(cfg, addr, &server.server_name)
         .map_err(|e| Error::Network(e.to_string()))?;
@@ -304,7 +306,7 @@ pub async fn enrol(
             super::auth::ServerTrust::CaIssued => None,
         },
     };
-    let conn = connect(endpoint, &server, roots, Duration::from_secs(20)).await?;
+    let conn = connect(endpoint, &server, roots, Duration::from_secs(20), &ClientConfig::default()).await?;
     let key = store.device_key()?;
     let (mut send, mut recv) = conn
         .open_bi()
@@ -355,8 +357,8 @@ pub async fn sync_once(
         .sync_identity()?
         .ok_or_else(|| Error::Malformed("device is not enrolled".into()))?;
     let conn = match addr {
-        Some(a) => connect_to(endpoint, &ident.server, a, roots, Duration::from_secs(20)).await?,
-        None => connect(endpoint, &ident.server, roots, Duration::from_secs(20)).await?,
+        Some(a) => connect_to(endpoint, &ident.server, a, roots, Duration::from_secs(20), &cfg).await?,
+        None => connect(endpoint, &ident.server, roots, Duration::from_secs(20), &cfg).await?,
     };
     let r = run_exchange(&conn, store, cfg).await;
     conn.close(0u32.into(), b"done");
