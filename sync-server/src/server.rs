@@ -385,7 +385,7 @@ async fn handle_connection(conn: quinn::Connection, shared: Arc<Shared>) {
         };
         let (s, sh, c) = (session.clone(), shared.clone(), conn.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle_stream(send, recv, s, sh).await {
+            if let Err(e) = handle_stream(send, recv, s, sh, &c).await {
                 let code = match e {
                     SessionError::Unauthorized => CLOSE_UNAUTHORIZED,
                     _ => CLOSE_PROTOCOL,
@@ -402,6 +402,7 @@ async fn handle_stream(
     mut recv: quinn::RecvStream,
     session: Arc<Mutex<ServerSession<SqliteStorage>>>,
     shared: Arc<Shared>,
+    conn: &quinn::Connection,
 ) -> Result<(), SessionError> {
     loop {
         let msg = match read_msg::<ClientMsg>(&mut recv).await {
@@ -429,6 +430,8 @@ async fn handle_stream(
         if replies.iter().any(|m| matches!(m, ServerMsg::Error(e) if e.code == fieldsync_core::sync::wire::ErrorCode::Unauthorized)) {
             let _ = write_msgs(&mut send, &replies).await;
             let _ = send.finish();
+            // Let the refusal reach the device before the connection goes.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
             return Err(SessionError::Unauthorized);
         }
         if !replies.is_empty() {
