@@ -1,5 +1,51 @@
 //! fieldsync-bench: `cargo run --release -p fieldsync-bench -- <suite>`.
-fn main() {
-    eprintln!("usage: fieldsync-bench <suite>");
+//!
+//! Each suite prints one JSON object per line on stdout (see `report`), with the peer
+//! or baseline figure measured in the same run; progress goes to stderr. A suite is a
+//! module with a `run()` function, listed in `SUITES`.
+
+// The counting global allocator needs `unsafe` (GlobalAlloc is an unsafe trait); it is
+// confined to this one module, which the workspace-wide `deny(unsafe_code)` exempts.
+#[allow(unsafe_code)]
+mod alloc;
+mod report;
+mod store;
+
+/// Errors of a benchmark run: anything, reported and exit code 1.
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct Suite {
+    name: &'static str,
+    about: &'static str,
+    run: fn() -> BenchResult<()>,
+}
+
+const SUITES: &[Suite] = &[Suite {
+    name: "store",
+    about: "device store: durable create vs JSON-in-SQLite, edit, filtered pages over 100k, heap",
+    run: store::run,
+}];
+
+fn usage() -> ! {
+    eprintln!("usage: fieldsync-bench <suite>\n\nsuites:");
+    for s in SUITES {
+        eprintln!("  {:<10} {}", s.name, s.about);
+    }
     std::process::exit(2);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [name] = args.as_slice() else { usage() };
+    let Some(suite) = SUITES.iter().find(|s| s.name == name) else {
+        eprintln!("unknown suite {name:?}");
+        usage()
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: debug build; figures are meaningless without --release");
+    }
+    if let Err(e) = (suite.run)() {
+        eprintln!("fieldsync-bench {name}: {e}");
+        std::process::exit(1);
+    }
 }
