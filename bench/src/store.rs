@@ -192,7 +192,10 @@ fn create_and_edit(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
 
     // Edits: two answers of a document the user has open (cached), each document once,
     // beside rewriting its JSON row; alternating which goes first.
-    eprintln!("store: {} edits of two answers, store FULL / JSON FULL", edited.len());
+    eprintln!(
+        "store: {} edits of two answers, store FULL / JSON FULL",
+        edited.len()
+    );
     let (mut e_store, mut e_json) = (Samples::with_capacity(n), Samples::with_capacity(n));
     for (i, (sid, jid, resp)) in edited.iter_mut().enumerate() {
         for k in 0..2 {

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, transaction::CommitOptions};
 use autosurgeon::{hydrate, reconcile};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use changelog::{ApplyOutcome, PendingChange};
@@ -238,8 +239,20 @@ impl Store {
             None => Connection::open_in_memory()?,
         };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Until the open succeeds, closing the writer must leave the files as they are:
+        // SQLite's checkpoint on close would delete the WAL beside a file it cannot read
+        // (or fold it into a file about to be refused).
+        writer.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         // Touch the file header first: a non-database fails here, before anything writes.
         writer.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        // A newer schema is refused before anything is written (even the journal mode).
+        let found = schema::version(&writer)?;
+        if found > schema::CURRENT_VERSION {
+            return Err(Error::SchemaTooNew {
+                found,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
         if !opts.read_only {
             let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
@@ -270,6 +283,7 @@ impl Store {
         }
         let sealer = Self::init_keys(&mut writer, key, opts.read_only)?;
         let actor = Self::local_actor(&mut writer, &opts)?;
+        writer.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
 
         let mut readers = Vec::new();
         let mut interrupts = vec![writer.get_interrupt_handle()];
@@ -741,8 +755,8 @@ impl Store {
                 [&id.as_bytes()[..]],
                 |r| {
                     Ok((
-                        r.get::<_, u8>(0)?,
-                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(0)?,
+                        changelog::text_bytes(r, 1)?,
                         r.get(2)?,
                         r.get(3)?,
                         r.get::<_, Vec<u8>>(4)?,
@@ -757,8 +771,11 @@ impl Store {
                 |(k, s, created_at, updated_at, heads, conflicts, quarantine)| {
                     Ok(DocInfo {
                         id,
-                        kind: Kind::from_code(k).ok_or(Error::Corrupt { id, detail: "kind" })?,
-                        scope: Scope::new(s).map_err(|_| Error::Corrupt {
+                        kind: u8::try_from(k)
+                            .ok()
+                            .and_then(Kind::from_code)
+                            .ok_or(Error::Corrupt { id, detail: "kind" })?,
+                        scope: changelog::stored_scope(s).ok_or(Error::Corrupt {
                             id,
                             detail: "scope",
                         })?,

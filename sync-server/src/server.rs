@@ -154,7 +154,10 @@ fn server_transport(idle: Duration) -> quinn::TransportConfig {
     t
 }
 
-fn quinn_server_config(id: &TlsIdentity, idle: Duration) -> Result<quinn::ServerConfig, ServerError> {
+fn quinn_server_config(
+    id: &TlsIdentity,
+    idle: Duration,
+) -> Result<quinn::ServerConfig, ServerError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ServerError::Tls(e.to_string()))?
@@ -250,7 +253,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_connections: config.max_connections,
         retry_above: config.retry_above,
     });
-    let endpoint = quinn::Endpoint::server(quinn_server_config(&identity, config.idle_timeout)?, config.listen)?;
+    let endpoint = quinn::Endpoint::server(
+        quinn_server_config(&identity, config.idle_timeout)?,
+        config.listen,
+    )?;
     let local_addr = endpoint.local_addr()?;
     let ep = endpoint.clone();
     let sh = shared.clone();

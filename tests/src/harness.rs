@@ -48,7 +48,10 @@ impl TestServer {
     }
 
     /// Start a server with its configuration adjusted by `tweak`.
-    pub async fn start_with(dir: tempfile::TempDir, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         init_tracing();
         let mut cfg = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
         tweak(&mut cfg);

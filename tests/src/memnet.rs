@@ -44,26 +44,38 @@ pub struct MemExchange {
 
 fn roundtrip_client(m: &ClientMsg) -> (ClientMsg, usize) {
     let f = wire::encode(m);
-    let (back, n) = wire::decode_frame::<ClientMsg>(&f).expect("decodes").expect("whole frame");
+    let (back, n) = wire::decode_frame::<ClientMsg>(&f)
+        .expect("decodes")
+        .expect("whole frame");
     (back, n)
 }
 
 fn roundtrip_server(m: &ServerMsg) -> (ServerMsg, usize) {
     let f = wire::encode(m);
-    let (back, n) = wire::decode_frame::<ServerMsg>(&f).expect("decodes").expect("whole frame");
+    let (back, n) = wire::decode_frame::<ServerMsg>(&f)
+        .expect("decodes")
+        .expect("whole frame");
     (back, n)
 }
 
 /// Run one exchange of `device` with a server over `storage`, cut as asked.
-pub fn exchange<S: Storage>(storage: &Arc<S>, device: &Store, cut: Cut, cfg: ClientConfig) -> Result<MemExchange> {
-    let mut server = ServerSession::new(storage.clone(), SessionLimits::default(), EXPORTER.to_vec());
+pub fn exchange<S: Storage>(
+    storage: &Arc<S>,
+    device: &Store,
+    cut: Cut,
+    cfg: ClientConfig,
+) -> Result<MemExchange> {
+    let mut server =
+        ServerSession::new(storage.clone(), SessionLimits::default(), EXPORTER.to_vec());
     let mut client = ClientSession::new(device.clone(), cfg);
     let mut out = MemExchange::default();
     let mut to_server: std::collections::VecDeque<ClientMsg> = client.start(&EXPORTER)?.into();
     let mut handled = 0usize;
     let mut replies_sent = 0usize;
     loop {
-        let Some(m) = to_server.pop_front() else { break };
+        let Some(m) = to_server.pop_front() else {
+            break;
+        };
         let (m, n) = roundtrip_client(&m);
         out.bytes_up += n;
         out.client_msgs.push(m.clone());
@@ -98,13 +110,20 @@ pub fn exchange<S: Storage>(storage: &Arc<S>, device: &Store, cut: Cut, cfg: Cli
 }
 
 /// Enrol a device store directly in storage (no network): registers its key.
-pub fn enrol_direct<S: Storage>(storage: &S, device: &Store, tenant: &str, user: &str) -> Result<()> {
+pub fn enrol_direct<S: Storage>(
+    storage: &S,
+    device: &Store,
+    tenant: &str,
+    user: &str,
+) -> Result<()> {
     use fieldsync_core::store::{ServerEndpoint, SyncIdentity};
     use fieldsync_core::sync::auth::{code_hash, new_enrolment_code};
     let code = new_enrolment_code()?;
     let h = code_hash(&code).ok_or_else(|| Error::Malformed("code".into()))?;
     let now = fieldsync_core::now_ms();
-    storage.create_enrolment(tenant, user, h, now, now + 60_000).map_err(|e| Error::Remote(e.to_string()))?;
+    storage
+        .create_enrolment(tenant, user, h, now, now + 60_000)
+        .map_err(|e| Error::Remote(e.to_string()))?;
     let key = device.device_key()?;
     storage
         .enrol(
@@ -122,6 +141,11 @@ pub fn enrol_direct<S: Storage>(storage: &S, device: &Store, tenant: &str, user:
         device_id: device.device_id().to_string(),
         tenant: tenant.to_string(),
         user_id: user.to_string(),
-        server: ServerEndpoint { host: "mem".into(), port: 1, server_name: "mem".into(), pin: Some([0; 32]) },
+        server: ServerEndpoint {
+            host: "mem".into(),
+            port: 1,
+            server_name: "mem".into(),
+            pin: Some([0; 32]),
+        },
     })
 }

@@ -37,7 +37,15 @@ fn thousand_random_access_cases() {
     enrol_direct(&*storage, &owner, "t", "owner").unwrap();
     let mut docs: Vec<(DocId, &str)> = Vec::new();
     for s in SCOPES {
-        docs.push((owner.create(&Scope::new(s).unwrap(), &sample::account(&format!("doc in {s}"), "owner", "n")).unwrap(), s));
+        docs.push((
+            owner
+                .create(
+                    &Scope::new(s).unwrap(),
+                    &sample::account(&format!("doc in {s}"), "owner", "n"),
+                )
+                .unwrap(),
+            s,
+        ));
     }
     exchange(&storage, &owner, Cut::Never, ClientConfig::default()).unwrap();
 
@@ -54,7 +62,12 @@ fn thousand_random_access_cases() {
             }
             grants.push((s, r, w));
         }
-        let can = |scope: &str| grants.iter().find(|g| g.0 == scope).map_or((false, false), |g| (g.1, g.2));
+        let can = |scope: &str| {
+            grants
+                .iter()
+                .find(|g| g.0 == scope)
+                .map_or((false, false), |g| (g.1, g.2))
+        };
         let mut o = StoreOptions::new(format!("dev{case}"), user.clone());
         o.durability = fieldsync_core::store::Durability::Normal;
         o.readers = 0;
@@ -70,7 +83,11 @@ fn thousand_random_access_cases() {
                 reads += 1;
                 for (id, s) in &docs {
                     let has = dev.info(*id).is_ok();
-                    assert_eq!(has, can(s).0, "case {case}: read of {s} with grants {grants:?}");
+                    assert_eq!(
+                        has,
+                        can(s).0,
+                        "case {case}: read of {s} with grants {grants:?}"
+                    );
                     if !has {
                         refused_reads += 1;
                     }
@@ -80,28 +97,65 @@ fn thousand_random_access_cases() {
                 // Forged write to an existing document: the device obtains its changes
                 // out of band and pushes an edit.
                 let ch = owner.changes_since(doc, &[]).unwrap();
-                dev.apply_changes(doc, Kind::Account, &Scope::new(doc_scope).unwrap(), &ch, true).unwrap();
-                dev.update::<Account>(doc, |a| { a.name = format!("edited by {user}"); Ok(()) }).unwrap();
+                dev.apply_changes(
+                    doc,
+                    Kind::Account,
+                    &Scope::new(doc_scope).unwrap(),
+                    &ch,
+                    true,
+                )
+                .unwrap();
+                dev.update::<Account>(doc, |a| {
+                    a.name = format!("edited by {user}");
+                    Ok(())
+                })
+                .unwrap();
                 let ex = exchange(&storage, &dev, Cut::Never, ClientConfig::default()).unwrap();
                 writes += 1;
                 let rep = ex.report.unwrap();
-                let stored = storage.doc_log("t", doc).unwrap().iter().any(|e| e.user == user);
-                assert_eq!(stored, can(doc_scope).1, "case {case}: write to {doc_scope} with grants {grants:?}");
+                let stored = storage
+                    .doc_log("t", doc)
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.user == user);
+                assert_eq!(
+                    stored,
+                    can(doc_scope).1,
+                    "case {case}: write to {doc_scope} with grants {grants:?}"
+                );
                 if !can(doc_scope).1 {
                     refused_writes += 1;
-                    assert!(rep.rejected.iter().any(|(d, r)| *d == doc && *r == RejectReason::Forbidden), "{rep:?}");
-                    assert_eq!(dev.rejected_changes().unwrap().len(), 1, "the refused change stays on the device");
+                    assert!(
+                        rep.rejected
+                            .iter()
+                            .any(|(d, r)| *d == doc && *r == RejectReason::Forbidden),
+                        "{rep:?}"
+                    );
+                    assert_eq!(
+                        dev.rejected_changes().unwrap().len(),
+                        1,
+                        "the refused change stays on the device"
+                    );
                 }
             }
             _ => {
                 // A new document in a random scope, possibly claiming a scope it cannot
                 // write, or re-using an existing id with another scope.
                 let target = SCOPES[usize::try_from(rng.range(0, 3)).unwrap()];
-                let id = dev.create(&Scope::new(target).unwrap(), &sample::account("new", &user, "n")).unwrap();
+                let id = dev
+                    .create(
+                        &Scope::new(target).unwrap(),
+                        &sample::account("new", &user, "n"),
+                    )
+                    .unwrap();
                 exchange(&storage, &dev, Cut::Never, ClientConfig::default()).unwrap();
                 writes += 1;
                 let stored = storage.doc_meta("t", id).unwrap().is_some();
-                assert_eq!(stored, can(target).1, "case {case}: create in {target} with grants {grants:?}");
+                assert_eq!(
+                    stored,
+                    can(target).1,
+                    "case {case}: create in {target} with grants {grants:?}"
+                );
                 if !stored {
                     refused_writes += 1;
                 }
@@ -112,8 +166,13 @@ fn thousand_random_access_cases() {
             let _ = std::fs::remove_file(dir.path().join(format!("d{}.db{f}", case % 8)));
         }
     }
-    eprintln!("access cases: {reads} reads ({refused_reads} documents withheld), {writes} writes ({refused_writes} refused)");
-    assert!(refused_reads > 100 && refused_writes > 100, "both outcomes exercised");
+    eprintln!(
+        "access cases: {reads} reads ({refused_reads} documents withheld), {writes} writes ({refused_writes} refused)"
+    );
+    assert!(
+        refused_reads > 100 && refused_writes > 100,
+        "both outcomes exercised"
+    );
     // No document changed scope, and the owner still reads its own.
     exchange(&storage, &owner, Cut::Never, ClientConfig::default()).unwrap();
     for (id, s) in &docs {
@@ -126,18 +185,35 @@ async fn revoked_device_is_refused() {
     let srv = TestServer::start().await;
     srv.user("li", &[("team:north", true, true)]);
     let a = Device::enrolled(&srv, "rev-a", "li").await;
-    a.store.create(&scope("team:north"), &sample::account("x", "li", "n")).unwrap();
+    a.store
+        .create(&scope("team:north"), &sample::account("x", "li", "n"))
+        .unwrap();
     a.sync().await.unwrap();
-    srv.server.storage.revoke_device("rev-a", fieldsync_core::now_ms()).unwrap();
-    a.store.create(&scope("team:north"), &sample::account("y", "li", "n")).unwrap();
+    srv.server
+        .storage
+        .revoke_device("rev-a", fieldsync_core::now_ms())
+        .unwrap();
+    a.store
+        .create(&scope("team:north"), &sample::account("y", "li", "n"))
+        .unwrap();
     let err = a.sync().await.unwrap_err();
-    assert!(matches!(err, fieldsync_core::Error::Unauthorized(_)), "{err:?}");
-    assert_eq!(a.store.unacked_count().unwrap(), 1, "the device keeps its change");
+    assert!(
+        matches!(err, fieldsync_core::Error::Unauthorized(_)),
+        "{err:?}"
+    );
+    assert_eq!(
+        a.store.unacked_count().unwrap(),
+        1,
+        "the device keeps its change"
+    );
     // A used enrolment code cannot enrol another device; a bad proof is refused.
     let link = srv.enrolment_link("li");
     let b = Device::new("rev-b", "li");
     b.enrol(&link).await.unwrap();
     let c = Device::new("rev-c", "li");
-    assert!(matches!(c.enrol(&link).await, Err(fieldsync_core::Error::Unauthorized(_))));
+    assert!(matches!(
+        c.enrol(&link).await,
+        Err(fieldsync_core::Error::Unauthorized(_))
+    ));
     srv.server.shutdown().await;
 }

@@ -16,15 +16,33 @@ use serde_bytes::ByteBuf;
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 async fn raw_conn(srv: &TestServer) -> quinn::Connection {
     let endpoint = quic::client_endpoint().unwrap();
-    let server = ServerEndpoint { host: "127.0.0.1".into(), port: srv.addr().port(), server_name: "localhost".into(), pin: Some(srv.server.identity.pin) };
-    let cfg = quic::client_config(&server, None, client_transport(Duration::from_secs(10), Duration::from_secs(2))).unwrap();
-    endpoint.connect_with(cfg, srv.addr(), "localhost").unwrap().await.unwrap()
+    let server = ServerEndpoint {
+        host: "127.0.0.1".into(),
+        port: srv.addr().port(),
+        server_name: "localhost".into(),
+        pin: Some(srv.server.identity.pin),
+    };
+    let cfg = quic::client_config(
+        &server,
+        None,
+        client_transport(Duration::from_secs(10), Duration::from_secs(2)),
+    )
+    .unwrap();
+    endpoint
+        .connect_with(cfg, srv.addr(), "localhost")
+        .unwrap()
+        .await
+        .unwrap()
 }
 
 /// Send raw bytes on a new stream; return how the connection ended (or the first
@@ -34,9 +52,16 @@ async fn send_raw(srv: &TestServer, bytes: &[u8]) -> Result<ServerMsg, quinn::Co
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let _ = send.write_all(bytes).await;
     let _ = send.finish();
-    match tokio::time::timeout(Duration::from_secs(10), quic::read_msg::<ServerMsg>(&mut recv)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        quic::read_msg::<ServerMsg>(&mut recv),
+    )
+    .await
+    {
         Ok(Ok(Some((m, _)))) => Ok(m),
-        _ => Err(tokio::time::timeout(Duration::from_secs(10), conn.closed()).await.expect("server closes the connection")),
+        _ => Err(tokio::time::timeout(Duration::from_secs(10), conn.closed())
+            .await
+            .expect("server closes the connection")),
     }
 }
 
@@ -45,7 +70,10 @@ fn closed_with_protocol_error(r: &Result<ServerMsg, quinn::ConnectionError>) -> 
 }
 
 fn frame(flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = u32::try_from(payload.len() + 1).unwrap().to_be_bytes().to_vec();
+    let mut f = u32::try_from(payload.len() + 1)
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
     f.push(flags);
     f.extend_from_slice(payload);
     f
@@ -65,7 +93,9 @@ async fn hostile_frames_close_only_their_connection() {
     let s = scope("team:north");
     let rss0 = rss_kib();
 
-    let garbage: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", garbage),
         ("oversized length", {
@@ -76,14 +106,25 @@ async fn hostile_frames_close_only_their_connection() {
         ("zero length", vec![0, 0, 0, 0]),
         ("bad flags", frame(0x80, b"x")),
         ("undecodable payload", frame(0, &[0xff; 40])),
-        ("decompression bomb", frame(1, &deflate(&vec![0u8; 64 << 20]))),
-        ("push before hello", wire::encode(&ClientMsg::Push(Push { batch: 1, docs: Vec::new() }))),
+        (
+            "decompression bomb",
+            frame(1, &deflate(&vec![0u8; 64 << 20])),
+        ),
+        (
+            "push before hello",
+            wire::encode(&ClientMsg::Push(Push {
+                batch: 1,
+                docs: Vec::new(),
+            })),
+        ),
     ];
     for (name, bytes) in cases {
         let r = send_raw(&srv, &bytes).await;
         assert!(closed_with_protocol_error(&r), "{name}: {r:?}");
         // Everyone else keeps syncing.
-        good.store.create(&s, &sample::account(name, "li", "n")).unwrap();
+        good.store
+            .create(&s, &sample::account(name, "li", "n"))
+            .unwrap();
         good.sync().await.unwrap();
         assert_eq!(good.store.unacked_count().unwrap(), 0, "{name}");
     }
@@ -101,7 +142,8 @@ async fn hostile_changes_are_refused_with_reasons() {
     let conn = raw_conn(&srv).await;
     let exp = quic::exporter(&conn).unwrap();
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let mut session = fieldsync_core::sync::ClientSession::new(bad.store.clone(), Default::default());
+    let mut session =
+        fieldsync_core::sync::ClientSession::new(bad.store.clone(), Default::default());
     let hello = session.start(&exp).unwrap().remove(0);
     // A compressed change chunk that inflates to 64 MiB.
     let body = deflate(&vec![0u8; 64 << 20]);
@@ -118,16 +160,39 @@ async fn hostile_changes_are_refused_with_reasons() {
     }
     bomb.extend_from_slice(&body);
     let valid = {
-        let id = bad.store.create(&scope("team:north"), &sample::account("ok", "li", "n")).unwrap();
+        let id = bad
+            .store
+            .create(&scope("team:north"), &sample::account("ok", "li", "n"))
+            .unwrap();
         (id, bad.store.changes_since(id, &[]).unwrap().remove(0))
     };
     let push = ClientMsg::Push(Push {
         batch: 1,
         docs: vec![
-            DocChanges { id: [1; 16], kind: 3, scope: "team:north".into(), changes: vec![ByteBuf::from(vec![1, 2, 3]), ByteBuf::from(bomb)] },
-            DocChanges { id: [2; 16], kind: 99, scope: "team:north".into(), changes: vec![ByteBuf::from(vec![9])] },
-            DocChanges { id: *valid.0.as_bytes(), kind: 3, scope: "team:north".into(), changes: vec![ByteBuf::from(valid.1.clone())] },
-            DocChanges { id: [3; 16], kind: 3, scope: "team:south".into(), changes: vec![ByteBuf::from(valid.1)] },
+            DocChanges {
+                id: [1; 16],
+                kind: 3,
+                scope: "team:north".into(),
+                changes: vec![ByteBuf::from(vec![1, 2, 3]), ByteBuf::from(bomb)],
+            },
+            DocChanges {
+                id: [2; 16],
+                kind: 99,
+                scope: "team:north".into(),
+                changes: vec![ByteBuf::from(vec![9])],
+            },
+            DocChanges {
+                id: *valid.0.as_bytes(),
+                kind: 3,
+                scope: "team:north".into(),
+                changes: vec![ByteBuf::from(valid.1.clone())],
+            },
+            DocChanges {
+                id: [3; 16],
+                kind: 3,
+                scope: "team:south".into(),
+                changes: vec![ByteBuf::from(valid.1)],
+            },
         ],
     });
     write_msgs(&mut send, &[hello, push]).await.unwrap();

@@ -25,7 +25,12 @@ fn setup(dir: &std::path::Path) -> (Arc<SqliteStorage>, Store, Store) {
         storage.set_grant("t", u, "acc", true, true).unwrap();
     }
     let open = |name: &str, user: &str| {
-        let s = Store::open(dir.join(format!("{name}.db")), &KEY, StoreOptions::new(name, user)).unwrap();
+        let s = Store::open(
+            dir.join(format!("{name}.db")),
+            &KEY,
+            StoreOptions::new(name, user),
+        )
+        .unwrap();
         enrol_direct(&*storage, &s, "t", user).unwrap();
         s
     };
@@ -46,11 +51,22 @@ fn log_hashes(storage: &SqliteStorage, ids: &[DocId]) -> Vec<[u8; 32]> {
 
 fn make_work(a: &Store, n: usize) -> Vec<DocId> {
     let scope = Scope::new("acc").unwrap();
-    let acc = a.create(&scope, &sample::account("Acme", "a", "n")).unwrap();
+    let acc = a
+        .create(&scope, &sample::account("Acme", "a", "n"))
+        .unwrap();
     let mut ids = vec![acc];
     for i in 0..n {
-        let v = a.create(&scope, &sample::visit(acc, "a", i64::try_from(i).unwrap(), "review")).unwrap();
-        a.update::<Visit>(v, |x| { x.notes.splice(0, 0, "note"); Ok(()) }).unwrap();
+        let v = a
+            .create(
+                &scope,
+                &sample::visit(acc, "a", i64::try_from(i).unwrap(), "review"),
+            )
+            .unwrap();
+        a.update::<Visit>(v, |x| {
+            x.notes.splice(0, 0, "note");
+            Ok(())
+        })
+        .unwrap();
         ids.push(v);
     }
     ids
@@ -76,7 +92,11 @@ fn check_exactly_once(storage: &SqliteStorage, devices: &[&Store], ids: &[DocId]
 #[test]
 fn lost_reply_at_every_step_then_retry() {
     // Small batches: the exchange has several PushAcks to lose.
-    let cfg = || ClientConfig { push_batch_bytes: 700, push_window: 3, ..ClientConfig::default() };
+    let cfg = || ClientConfig {
+        push_batch_bytes: 700,
+        push_window: 3,
+        ..ClientConfig::default()
+    };
     for k in 0..12 {
         for cut in [Cut::ServerRepliesFrom(k), Cut::AfterServerHandled(k + 1)] {
             let dir = tempfile::tempdir().unwrap();
@@ -118,9 +138,23 @@ fn lost_reply_during_repair_then_retry() {
         exchange(&storage, &b, Cut::Never, ClientConfig::default()).unwrap();
         // The server's log is "restored": new epoch. Both devices edit meanwhile.
         storage.new_epoch("t").unwrap();
-        a.update::<Visit>(ids[1], |v| { v.purpose = "after restore".into(); Ok(()) }).unwrap();
-        b.update::<Visit>(ids[2], |v| { v.scores.overall = Some(8); Ok(()) }).unwrap();
-        let ex = exchange(&storage, &b, Cut::ServerRepliesFrom(k), ClientConfig::default()).unwrap();
+        a.update::<Visit>(ids[1], |v| {
+            v.purpose = "after restore".into();
+            Ok(())
+        })
+        .unwrap();
+        b.update::<Visit>(ids[2], |v| {
+            v.scores.overall = Some(8);
+            Ok(())
+        })
+        .unwrap();
+        let ex = exchange(
+            &storage,
+            &b,
+            Cut::ServerRepliesFrom(k),
+            ClientConfig::default(),
+        )
+        .unwrap();
         let _ = ex;
         let mut repaired = 0;
         for _ in 0..3 {
@@ -129,7 +163,10 @@ fn lost_reply_during_repair_then_retry() {
                 repaired += ex.report.map_or(0, |r| r.repaired);
             }
         }
-        assert!(repaired > 0, "the epoch change must send devices through repair");
+        assert!(
+            repaired > 0,
+            "the epoch change must send devices through repair"
+        );
         check_exactly_once(&storage, &[&a, &b], &ids);
         for id in &ids {
             assert_eq!(a.heads(*id).unwrap(), b.heads(*id).unwrap(), "cut at {k}");
@@ -137,6 +174,10 @@ fn lost_reply_during_repair_then_retry() {
         assert_eq!(b.get::<Visit>(ids[1]).unwrap().purpose, "after restore");
         assert_eq!(a.get::<Visit>(ids[2]).unwrap().scores.overall, Some(8));
         let (epoch, _) = a.sync_cursors().unwrap();
-        assert_eq!(epoch, storage.epoch("t").unwrap(), "devices adopt the new epoch");
+        assert_eq!(
+            epoch,
+            storage.epoch("t").unwrap(),
+            "devices adopt the new epoch"
+        );
     }
 }

@@ -49,7 +49,13 @@ fn world(n_devices: usize) -> World {
         enrol_direct(&*storage, &st, "t", &user).unwrap();
         devices.push(st);
     }
-    World { _dir: dir, storage, devices, docs: Vec::new(), old_pushes: Vec::new() }
+    World {
+        _dir: dir,
+        storage,
+        devices,
+        docs: Vec::new(),
+        old_pushes: Vec::new(),
+    }
 }
 
 fn can_write(dev: usize, scope: &Scope) -> bool {
@@ -61,17 +67,42 @@ fn random_edit(w: &mut World, rng: &mut Rng) {
     let store = w.devices[d].clone();
     let create = w.docs.is_empty() || rng.chance(0.35);
     if create {
-        let scope = Scope::new(if d % 2 == 0 && rng.chance(0.5) { "s:b" } else { "s:a" }).unwrap();
+        let scope = Scope::new(if d % 2 == 0 && rng.chance(0.5) {
+            "s:b"
+        } else {
+            "s:a"
+        })
+        .unwrap();
         let id = if rng.chance(0.5) {
-            store.create(&scope, &sample::account(&format!("Acct {}", rng.range(0, 999)), store.user_id(), "north")).unwrap()
+            store
+                .create(
+                    &scope,
+                    &sample::account(
+                        &format!("Acct {}", rng.range(0, 999)),
+                        store.user_id(),
+                        "north",
+                    ),
+                )
+                .unwrap()
         } else {
             // A visit references some account id; validation only checks its form.
-            store.create(&scope, &sample::visit(DocId::random().unwrap(), store.user_id(), rng.range(0, 1000), "review")).unwrap()
+            store
+                .create(
+                    &scope,
+                    &sample::visit(
+                        DocId::random().unwrap(),
+                        store.user_id(),
+                        rng.range(0, 1000),
+                        "review",
+                    ),
+                )
+                .unwrap()
         };
         w.docs.push((id, scope));
         return;
     }
-    let (id, scope) = w.docs[usize::try_from(rng.range(0, w.docs.len() as i64 - 1)).unwrap()].clone();
+    let (id, scope) =
+        w.docs[usize::try_from(rng.range(0, w.docs.len() as i64 - 1)).unwrap()].clone();
     if !can_write(d, &scope) {
         return;
     }
@@ -80,10 +111,23 @@ fn random_edit(w: &mut World, rng: &mut Rng) {
     let word = format!(" w{}", rng.range(0, 99));
     match info.kind {
         Kind::Account => {
-            store.update::<Account>(id, |a| { a.core = !a.core; a.industry = Some(word.clone()); Ok(()) }).unwrap();
+            store
+                .update::<Account>(id, |a| {
+                    a.core = !a.core;
+                    a.industry = Some(word.clone());
+                    Ok(())
+                })
+                .unwrap();
         }
         Kind::Visit => {
-            store.update::<Visit>(id, |x| { x.scores.overall = Some(v); let n = x.notes.as_str().len(); x.notes.splice(n, 0, &word); Ok(()) }).unwrap();
+            store
+                .update::<Visit>(id, |x| {
+                    x.scores.overall = Some(v);
+                    let n = x.notes.as_str().len();
+                    x.notes.splice(n, 0, &word);
+                    Ok(())
+                })
+                .unwrap();
         }
         _ => {}
     }
@@ -101,14 +145,24 @@ fn run_case(seed: u64, steps: usize) {
         let d = usize::try_from(rng.range(0, w.devices.len() as i64 - 1)).unwrap();
         if roll == 9 && !w.old_pushes.is_empty() {
             // Replay an old push on a new connection: a duplicate delivery.
-            let (from, msg) = w.old_pushes[usize::try_from(rng.range(0, w.old_pushes.len() as i64 - 1)).unwrap()].clone();
+            let (from, msg) = w.old_pushes
+                [usize::try_from(rng.range(0, w.old_pushes.len() as i64 - 1)).unwrap()]
+            .clone();
             let dev = &w.devices[from];
-            let mut s = ServerSession::new(w.storage.clone(), SessionLimits::default(), EXPORTER.to_vec());
-            let mut c = fieldsync_core::sync::ClientSession::new(dev.clone(), ClientConfig::default());
+            let mut s = ServerSession::new(
+                w.storage.clone(),
+                SessionLimits::default(),
+                EXPORTER.to_vec(),
+            );
+            let mut c =
+                fieldsync_core::sync::ClientSession::new(dev.clone(), ClientConfig::default());
             let hello = c.start(&EXPORTER).unwrap().remove(0);
             s.handle(hello).unwrap();
             let replies = s.handle(msg).unwrap();
-            assert!(matches!(replies[0], fieldsync_core::sync::wire::ServerMsg::PushAck(ref a) if a.accepted == 0), "a replay stores nothing new: {replies:?}");
+            assert!(
+                matches!(replies[0], fieldsync_core::sync::wire::ServerMsg::PushAck(ref a) if a.accepted == 0),
+                "a replay stores nothing new: {replies:?}"
+            );
             continue;
         }
         let cut = match rng.range(0, 3) {
@@ -117,7 +171,11 @@ fn run_case(seed: u64, steps: usize) {
             _ => Cut::ServerRepliesFrom(usize::try_from(rng.range(0, 4)).unwrap()),
         };
         // Small batches so pushes span several messages and cuts land between them.
-        let cfg = ClientConfig { push_batch_bytes: 600, push_window: 2, ..ClientConfig::default() };
+        let cfg = ClientConfig {
+            push_batch_bytes: 600,
+            push_window: 2,
+            ..ClientConfig::default()
+        };
         let ex = exchange(&w.storage, &w.devices[d], cut, cfg).unwrap();
         for m in ex.client_msgs {
             if matches!(m, ClientMsg::Push(_)) {
@@ -137,11 +195,18 @@ fn run_case(seed: u64, steps: usize) {
     for (id, _) in &w.docs {
         for e in w.storage.doc_log("t", *id).unwrap() {
             let c = automerge::Change::from_bytes(e.bytes).unwrap();
-            assert!(server_hashes.insert((*id, c.hash().0)), "change stored twice");
+            assert!(
+                server_hashes.insert((*id, c.hash().0)),
+                "change stored twice"
+            );
         }
     }
     for (i, d) in w.devices.iter().enumerate() {
-        assert_eq!(d.unacked_count().unwrap(), 0, "device {i} has unacknowledged changes");
+        assert_eq!(
+            d.unacked_count().unwrap(),
+            0,
+            "device {i} has unacknowledged changes"
+        );
         for (id, scope) in &w.docs {
             let readable = scope.as_str() == "s:a" || i % 2 == 0;
             match d.changes_since(*id, &[]) {
@@ -165,7 +230,10 @@ fn run_case(seed: u64, steps: usize) {
             let mut hh = h.heads(*id).unwrap();
             hh.sort();
             assert_eq!(hh, heads0, "diverged on {id}");
-            assert_eq!(h.conflicts(*id).unwrap(), holders[0].conflicts(*id).unwrap());
+            assert_eq!(
+                h.conflicts(*id).unwrap(),
+                holders[0].conflicts(*id).unwrap()
+            );
         }
         let mut server_heads = w.storage.doc_meta("t", *id).unwrap().unwrap().heads;
         server_heads.sort();

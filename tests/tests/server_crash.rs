@@ -16,8 +16,13 @@ const CHILD_ENV: &str = "FIELDSYNC_TEST_SERVER_DIR";
 /// Child mode: run a server on the given data folder until killed.
 #[test]
 fn server_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         use fieldsync_server::storage::Storage;
         let cfg = fieldsync_server::server::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
@@ -27,12 +32,28 @@ fn server_child() {
             st.ensure_tenant(TENANT).unwrap();
             st.create_user(TENANT, "li", "li").unwrap();
             st.create_scope(TENANT, "team:north").unwrap();
-            st.set_grant(TENANT, "li", "team:north", true, true).unwrap();
-            fieldsync_server::admin::enrolment_link(&*st, TENANT, "li", "127.0.0.1", srv.local_addr.port(), srv.identity.pin, 1).unwrap().code
+            st.set_grant(TENANT, "li", "team:north", true, true)
+                .unwrap();
+            fieldsync_server::admin::enrolment_link(
+                &*st,
+                TENANT,
+                "li",
+                "127.0.0.1",
+                srv.local_addr.port(),
+                srv.identity.pin,
+                1,
+            )
+            .unwrap()
+            .code
         } else {
             "-".into()
         };
-        println!("READY {} {} {}", srv.local_addr.port(), hex_pin(srv.identity.pin), link);
+        println!(
+            "READY {} {} {}",
+            srv.local_addr.port(),
+            hex_pin(srv.identity.pin),
+            link
+        );
         tokio::time::sleep(Duration::from_secs(600)).await;
     });
 }
@@ -78,14 +99,26 @@ async fn kill_9_during_push_then_complete() {
     // A killed server sends nothing more: notice within seconds, not the default 30 s.
     dev.cfg.idle_timeout = Duration::from_secs(2);
     dev.cfg.keep_alive = Duration::from_millis(500);
-    dev.enrol(&EnrolmentLink { host: "127.0.0.1".into(), port, server_name: "localhost".into(), trust: ServerTrust::PinnedKey(pin), code }).await.unwrap();
+    dev.enrol(&EnrolmentLink {
+        host: "127.0.0.1".into(),
+        port,
+        server_name: "localhost".into(),
+        trust: ServerTrust::PinnedKey(pin),
+        code,
+    })
+    .await
+    .unwrap();
     dev.via = Some(format!("127.0.0.1:{port}").parse().unwrap());
     let s = scope("team:north");
     let mut docs = Vec::new();
     let mut kills = 0;
     for round in 0..6u64 {
         for i in 0..1500 {
-            docs.push(dev.store.create(&s, &sample::account(&format!("r{round}-{i}"), "li", "n")).unwrap());
+            docs.push(
+                dev.store
+                    .create(&s, &sample::account(&format!("r{round}-{i}"), "li", "n"))
+                    .unwrap(),
+            );
         }
         // Small push batches: many acks, so the kill lands between and inside commits.
         dev.cfg.push_batch_bytes = 16 << 10;
@@ -106,21 +139,41 @@ async fn kill_9_during_push_then_complete() {
         };
         if killed {
             // Everything the device saw acknowledged must be in the server's log.
-            let pending: HashSet<_> = dev.store.pending_changes(0, 1 << 20).unwrap().into_iter().map(|p| (p.doc_id, p.hash)).collect();
-            let st = fieldsync_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.db")).unwrap();
+            let pending: HashSet<_> = dev
+                .store
+                .pending_changes(0, 1 << 20)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.doc_id, p.hash))
+                .collect();
+            let st = fieldsync_server::storage::sqlite::SqliteStorage::open(
+                dir.path().join("server.db"),
+            )
+            .unwrap();
             let mut acked = 0;
             for id in &docs {
                 for c in dev.store.changes_since(*id, &[]).unwrap() {
                     let h = automerge::Change::from_bytes(c).unwrap().hash();
                     if !pending.contains(&(*id, h)) {
                         acked += 1;
-                        let log = fieldsync_server::storage::Storage::doc_log(&*st, TENANT, *id).unwrap();
-                        assert!(log.iter().any(|e| automerge::Change::from_bytes(e.bytes.clone()).unwrap().hash() == h), "an acknowledged change was lost");
+                        let log =
+                            fieldsync_server::storage::Storage::doc_log(&*st, TENANT, *id).unwrap();
+                        assert!(
+                            log.iter()
+                                .any(|e| automerge::Change::from_bytes(e.bytes.clone())
+                                    .unwrap()
+                                    .hash()
+                                    == h),
+                            "an acknowledged change was lost"
+                        );
                     }
                 }
             }
             st.shutdown();
-            eprintln!("round {round}: killed after {acked} acknowledged changes, {} pending", pending.len());
+            eprintln!(
+                "round {round}: killed after {acked} acknowledged changes, {} pending",
+                pending.len()
+            );
             let (c, p2, pin2, _) = spawn_server(dir.path());
             assert_eq!(pin2, pin, "same identity after restart");
             child = c;
@@ -141,12 +194,15 @@ async fn kill_9_during_push_then_complete() {
     assert!(kills >= 3, "the server was killed mid-push ({kills} times)");
     // Inspect the server's log directly: every change once, every device change present.
     use fieldsync_server::storage::Storage;
-    let st = fieldsync_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.db")).unwrap();
+    let st = fieldsync_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.db"))
+        .unwrap();
     let mut seen = HashSet::new();
     for id in &docs {
         let log = st.doc_log(TENANT, *id).unwrap();
         for e in &log {
-            let h = automerge::Change::from_bytes(e.bytes.clone()).unwrap().hash();
+            let h = automerge::Change::from_bytes(e.bytes.clone())
+                .unwrap()
+                .hash();
             assert!(seen.insert((*id, h)), "stored twice");
         }
         for c in dev.store.changes_since(*id, &[]).unwrap() {

@@ -72,11 +72,29 @@ async fn hundred_sessions_over_a_lossy_link() {
         let d = if session % 2 == 0 { &a } else { &b };
         for _ in 0..rng.range(1, 3) {
             if docs.is_empty() || rng.chance(0.5) {
-                docs.push(d.store.create(&s, &sample::visit(DocId::random().unwrap(), d.store.user_id(), session, "visit")).unwrap());
+                docs.push(
+                    d.store
+                        .create(
+                            &s,
+                            &sample::visit(
+                                DocId::random().unwrap(),
+                                d.store.user_id(),
+                                session,
+                                "visit",
+                            ),
+                        )
+                        .unwrap(),
+                );
             } else {
                 let id = docs[usize::try_from(rng.range(0, docs.len() as i64 - 1)).unwrap()];
                 if d.store.info(id).is_ok() {
-                    d.store.update::<Visit>(id, |v| { v.notes.splice(0, 0, "x"); v.scores.overall = Some(session % 10 + 1); Ok(()) }).unwrap();
+                    d.store
+                        .update::<Visit>(id, |v| {
+                            v.notes.splice(0, 0, "x");
+                            v.scores.overall = Some(session % 10 + 1);
+                            Ok(())
+                        })
+                        .unwrap();
                 }
             }
         }
@@ -86,10 +104,16 @@ async fn hundred_sessions_over_a_lossy_link() {
         sync_until_done(d).await;
     }
     let (sa, sb) = (pa.stats(), pb.stats());
-    assert!(sa.dropped > 0 && sa.duplicated > 0 && sa.reordered > 0, "faults were injected: {sa:?}");
+    assert!(
+        sa.dropped > 0 && sa.duplicated > 0 && sa.reordered > 0,
+        "faults were injected: {sa:?}"
+    );
     check_server_holds_everything_once(&srv, &[&a, &b], &docs);
     for id in &docs {
-        assert_eq!(a.store.get::<Visit>(*id).unwrap(), b.store.get::<Visit>(*id).unwrap());
+        assert_eq!(
+            a.store.get::<Visit>(*id).unwrap(),
+            b.store.get::<Visit>(*id).unwrap()
+        );
     }
     eprintln!("100 sessions, {attempts} connection attempts; proxy a {sa:?}; proxy b {sb:?}");
     a.via = None;
@@ -105,12 +129,25 @@ async fn blackout_longer_than_idle_timeout_and_port_rebinding() {
     let mut a = Device::enrolled(&srv, "flap-a", "li").await;
     a.cfg.idle_timeout = Duration::from_secs(2);
     a.cfg.keep_alive = Duration::from_millis(500);
-    let mut proxy = Proxy::start(srv.addr(), Faults { delay: Duration::from_millis(20), ..Faults::default() }, 5).await.unwrap();
+    let mut proxy = Proxy::start(
+        srv.addr(),
+        Faults {
+            delay: Duration::from_millis(20),
+            ..Faults::default()
+        },
+        5,
+    )
+    .await
+    .unwrap();
     a.via = Some(proxy.addr);
     let s = Scope::new("team:north").unwrap();
     let mut docs = Vec::new();
     for i in 0..300 {
-        docs.push(a.store.create(&s, &sample::account(&format!("A{i}"), "li", "n")).unwrap());
+        docs.push(
+            a.store
+                .create(&s, &sample::account(&format!("A{i}"), "li", "n"))
+                .unwrap(),
+        );
     }
     // A blackout starts as the sync does and outlasts the idle timeout: the connection
     // dies; the retry on a new connection completes.
@@ -123,7 +160,11 @@ async fn blackout_longer_than_idle_timeout_and_port_rebinding() {
     // Rebinding: the device's source port changes in the middle of a session (connection
     // migration); the session continues.
     for i in 0..300 {
-        docs.push(a.store.create(&s, &sample::account(&format!("B{i}"), "li", "n")).unwrap());
+        docs.push(
+            a.store
+                .create(&s, &sample::account(&format!("B{i}"), "li", "n"))
+                .unwrap(),
+        );
     }
     let sync = a.sync();
     let rebind = async {

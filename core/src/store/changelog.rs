@@ -3,6 +3,7 @@
 //! "server acknowledged" marks sync relies on.
 
 use automerge::{AutoCommit, Change, ChangeHash};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{ChangeOrigin, Store, has_change, parse_change, projection};
@@ -36,6 +37,23 @@ fn doc_binding(id: DocId, kind: Kind, scope: &Scope) -> Vec<u8> {
     b.push(kind.code());
     b.extend_from_slice(scope.as_str().as_bytes());
     b
+}
+
+/// The bytes of a TEXT column, UTF-8 or not (a damaged row may not be).
+pub(crate) fn text_bytes(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<u8>> {
+    match r.get_ref(i)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b.to_vec()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            "text".into(),
+            other.data_type(),
+        )),
+    }
+}
+
+/// A stored scope, if it is still a valid one.
+pub(crate) fn stored_scope(raw: Vec<u8>) -> Option<Scope> {
+    String::from_utf8(raw).ok().and_then(|s| Scope::new(s).ok())
 }
 
 /// Insert one change row (ignored if the document already has this hash).
@@ -88,7 +106,7 @@ fn read_raw_in(c: &Connection, id: DocId) -> Result<RawDoc> {
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
+                    text_bytes(r, 1)?,
                     r.get::<_, Vec<u8>>(2)?,
                     r.get::<_, Option<Vec<u8>>>(3)?,
                     r.get::<_, Option<String>>(4)?,
@@ -101,7 +119,7 @@ fn read_raw_in(c: &Connection, id: DocId) -> Result<RawDoc> {
         .ok()
         .and_then(Kind::from_code)
         .ok_or(Error::Corrupt { id, detail: "kind" })?;
-    let scope = Scope::new(row.1).map_err(|_| Error::Corrupt {
+    let scope = stored_scope(row.1).ok_or(Error::Corrupt {
         id,
         detail: "scope",
     })?;
@@ -333,10 +351,14 @@ impl Store {
 
     /// Up to `limit` changes the server has not acknowledged (nor refused), in the order
     /// they were made.
+    ///
+    /// A row that fails verification quarantines its document and is reported as
+    /// [`Error::Corrupt`] once; after that the rows of the quarantined document that fail
+    /// verification are skipped, so one damaged row never blocks the rest of the outbox.
     pub fn pending_changes(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingChange>> {
         let rows = self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT c.seq, c.doc_id, d.kind, d.scope, c.hash, c.bytes
+                "SELECT c.seq, c.doc_id, d.kind, d.scope, c.hash, c.bytes, d.quarantine IS NOT NULL
                  FROM changes c JOIN documents d ON d.id = c.doc_id
                  WHERE c.acked = 0 AND c.rejected IS NULL AND c.seq > ?1
                  ORDER BY c.seq LIMIT ?2",
@@ -349,9 +371,10 @@ impl Store {
                             r.get::<_, i64>(0)?,
                             r.get::<_, Vec<u8>>(1)?,
                             r.get::<_, i64>(2)?,
-                            r.get::<_, String>(3)?,
+                            text_bytes(r, 3)?,
                             r.get::<_, Vec<u8>>(4)?,
                             r.get::<_, Vec<u8>>(5)?,
+                            r.get::<_, bool>(6)?,
                         ))
                     },
                 )?
@@ -359,43 +382,47 @@ impl Store {
             Ok(rows)
         })?;
         let mut out = Vec::with_capacity(rows.len());
-        for (seq, id, kind, scope, hash, sealed) in rows {
+        for (seq, id, kind, scope, hash, sealed, quarantined) in rows {
             let id = DocId::from_slice(&id).ok_or_else(|| Error::Malformed("stored id".into()))?;
-            let kind = u8::try_from(kind)
-                .ok()
-                .and_then(Kind::from_code)
-                .ok_or(Error::Corrupt { id, detail: "kind" })?;
-            let scope = Scope::new(scope).map_err(|_| Error::Corrupt {
-                id,
-                detail: "scope",
-            })?;
-            let bytes = match self
-                .sealer()
-                .open(&change_aad(id, kind, &scope, &hash), &sealed)
-            {
-                Ok(b) => b,
-                Err(_) => {
-                    self.quarantine(id, "change failed authentication")?;
-                    return Err(Error::Corrupt {
-                        id,
-                        detail: "change failed authentication",
-                    });
+            match self.verify_pending(seq, id, kind, scope, &hash, &sealed) {
+                Ok(p) => out.push(p),
+                Err(_) if quarantined => {}
+                Err(detail) => {
+                    self.quarantine(id, detail)?;
+                    return Err(Error::Corrupt { id, detail });
                 }
-            };
-            let hash = ChangeHash::try_from(&hash[..]).map_err(|_| Error::Corrupt {
-                id,
-                detail: "change hash",
-            })?;
-            out.push(PendingChange {
-                seq,
-                doc_id: id,
-                kind,
-                scope,
-                hash,
-                bytes,
-            });
+            }
         }
         Ok(out)
+    }
+
+    fn verify_pending(
+        &self,
+        seq: i64,
+        id: DocId,
+        kind: i64,
+        scope: Vec<u8>,
+        hash: &[u8],
+        sealed: &[u8],
+    ) -> std::result::Result<PendingChange, &'static str> {
+        let kind = u8::try_from(kind)
+            .ok()
+            .and_then(Kind::from_code)
+            .ok_or("kind")?;
+        let scope = stored_scope(scope).ok_or("scope")?;
+        let bytes = self
+            .sealer()
+            .open(&change_aad(id, kind, &scope, hash), sealed)
+            .map_err(|_| "change failed authentication")?;
+        let hash = ChangeHash::try_from(hash).map_err(|_| "change hash")?;
+        Ok(PendingChange {
+            seq,
+            doc_id: id,
+            kind,
+            scope,
+            hash,
+            bytes,
+        })
     }
 
     /// Number of changes the server has not acknowledged (refused ones included).

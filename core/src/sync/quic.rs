@@ -276,7 +276,11 @@ pub async fn connect_to(
     timeout: Duration,
     sync_cfg: &ClientConfig,
 ) -> Result<quinn::Connection> {
-    let cfg = client_config(server, roots, client_transport(sync_cfg.idle_timeout, sync_cfg.keep_alive))?;
+    let cfg = client_config(
+        server,
+        roots,
+        client_transport(sync_cfg.idle_timeout, sync_cfg.keep_alive),
+    )?;
     let connecting = endpoint
         .connect_with(cfg, addr, &server.server_name)
         .map_err(|e| Error::Network(e.to_string()))?;
@@ -306,7 +310,14 @@ pub async fn enrol(
             super::auth::ServerTrust::CaIssued => None,
         },
     };
-    let conn = connect(endpoint, &server, roots, Duration::from_secs(20), &ClientConfig::default()).await?;
+    let conn = connect(
+        endpoint,
+        &server,
+        roots,
+        Duration::from_secs(20),
+        &ClientConfig::default(),
+    )
+    .await?;
     let key = store.device_key()?;
     let (mut send, mut recv) = conn
         .open_bi()
@@ -357,8 +368,27 @@ pub async fn sync_once(
         .sync_identity()?
         .ok_or_else(|| Error::Malformed("device is not enrolled".into()))?;
     let conn = match addr {
-        Some(a) => connect_to(endpoint, &ident.server, a, roots, Duration::from_secs(20), &cfg).await?,
-        None => connect(endpoint, &ident.server, roots, Duration::from_secs(20), &cfg).await?,
+        Some(a) => {
+            connect_to(
+                endpoint,
+                &ident.server,
+                a,
+                roots,
+                Duration::from_secs(20),
+                &cfg,
+            )
+            .await?
+        }
+        None => {
+            connect(
+                endpoint,
+                &ident.server,
+                roots,
+                Duration::from_secs(20),
+                &cfg,
+            )
+            .await?
+        }
     };
     let r = run_exchange(&conn, store, cfg).await;
     conn.close(0u32.into(), b"done");

@@ -40,3 +40,87 @@ pub fn sync_doc(a: &Store, b: &Store, id: DocId) -> Result<()> {
     push_doc(a, b, id)?;
     push_doc(b, a, id)
 }
+
+/// A record of any kind, for comparing documents without knowing their kind statically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyRecord {
+    Form(fieldsync_core::model::Form),
+    Response(fieldsync_core::model::Response),
+    Account(fieldsync_core::model::Account),
+    Visit(fieldsync_core::model::Visit),
+    Case(fieldsync_core::model::Case),
+}
+
+/// Read a document of the given kind.
+pub fn get_any(s: &Store, id: DocId, kind: fieldsync_core::Kind) -> Result<AnyRecord> {
+    use fieldsync_core::Kind;
+    use fieldsync_core::model::{Account, Case, Response, Visit};
+    Ok(match kind {
+        Kind::Form => AnyRecord::Form(s.get::<Form>(id)?),
+        Kind::Response => AnyRecord::Response(s.get::<Response>(id)?),
+        Kind::Account => AnyRecord::Account(s.get::<Account>(id)?),
+        Kind::Visit => AnyRecord::Visit(s.get::<Visit>(id)?),
+        Kind::Case => AnyRecord::Case(s.get::<Case>(id)?),
+    })
+}
+
+/// Every list a store serves, all pages, in the store's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lists {
+    pub forms: Vec<fieldsync_core::store::FormRow>,
+    pub responses: Vec<fieldsync_core::store::ResponseRow>,
+    pub accounts: Vec<fieldsync_core::store::AccountRow>,
+    pub visits: Vec<fieldsync_core::store::VisitRow>,
+    pub commitments: Vec<fieldsync_core::store::CommitmentRow>,
+    pub cases: Vec<fieldsync_core::store::CaseRow>,
+}
+
+/// Read every list query to the end, page by page.
+pub fn all_lists(s: &Store) -> Result<Lists> {
+    use fieldsync_core::store::{CaseFilter, CommitmentFilter, ResponseFilter, VisitFilter};
+    fn pages<T>(
+        mut f: impl FnMut(Option<&str>) -> Result<fieldsync_core::store::Page<T>>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let p = f(next.as_deref())?;
+            out.extend(p.items);
+            match p.next {
+                Some(n) => next = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+    Ok(Lists {
+        forms: s.list_forms(None)?,
+        responses: pages(|a| s.list_responses(&ResponseFilter::default(), 500, a))?,
+        accounts: s.list_accounts(&Default::default())?,
+        visits: pages(|a| s.list_visits(&VisitFilter::default(), 500, a))?,
+        commitments: pages(|a| s.open_commitments(&CommitmentFilter::default(), 500, a))?,
+        cases: pages(|a| s.list_cases(&CaseFilter::default(), 500, a))?,
+    })
+}
+
+/// Copy a closed store file (and its WAL and shared-memory files, if any) to `to`,
+/// removing stale side files at the destination.
+pub fn copy_store_file(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    for suffix in ["-wal", "-shm"] {
+        let src = side_file(from, suffix);
+        let dst = side_file(to, suffix);
+        if src.exists() {
+            std::fs::copy(&src, &dst)?;
+        } else if dst.exists() {
+            std::fs::remove_file(&dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// `<path>-wal`, `<path>-shm`.
+pub fn side_file(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    std::path::PathBuf::from(s)
+}
