@@ -417,21 +417,29 @@ async fn handle_stream(
             Err(e) => return Err(SessionError::Protocol(e.to_string())),
         };
         let is_push = matches!(msg, ClientMsg::Push(_));
+        let is_subscribe = matches!(msg, ClientMsg::Subscribe);
+        let is_bye = matches!(msg, ClientMsg::Bye);
         let s = session.clone();
         let replies = tokio::task::spawn_blocking(move || {
             let mut g = s.lock().unwrap_or_else(|p| p.into_inner());
             let r = g.handle(msg);
-            (r, g.peer().cloned(), g.subscribed(), g.finished())
+            (
+                r,
+                g.peer().cloned(),
+                g.subscribed(),
+                g.finished(),
+                g.take_committed_scopes(),
+            )
         })
         .await
         .map_err(|_| SessionError::Protocol("session task failed".into()))?;
-        let (replies, peer, subscribed, finished) = replies;
+        let (replies, peer, subscribed, finished, committed) = replies;
         let replies = replies?;
         if is_push
-            && let (Some(p), Some(ServerMsg::PushAck(a))) = (&peer, replies.first())
-            && a.accepted > 0
+            && !committed.is_empty()
+            && let Some(p) = &peer
         {
-            notify_commit(&shared, p);
+            notify_commit(&shared, p, committed);
         }
         if replies.iter().any(|m| matches!(m, ServerMsg::Error(e) if e.code == fieldsync_core::sync::wire::ErrorCode::Unauthorized)) {
             let _ = write_msgs(&mut send, &replies).await;
@@ -445,10 +453,14 @@ async fn handle_stream(
                 .await
                 .map_err(|e| SessionError::Protocol(e.to_string()))?;
         }
-        if subscribed && let Some(p) = peer {
+        // Live mode is per stream: the stream that said Subscribe.
+        if is_subscribe
+            && subscribed
+            && let Some(p) = peer
+        {
             return live(send, recv, p, shared).await;
         }
-        if finished {
+        if finished || is_bye {
             break;
         }
     }
@@ -456,13 +468,13 @@ async fn handle_stream(
     Ok(())
 }
 
-fn notify_commit(shared: &Shared, peer: &crate::session::Peer) {
+fn notify_commit(shared: &Shared, peer: &crate::session::Peer, scopes: Vec<String>) {
     let storage = shared.storage.clone();
     let wm = storage.watermark(&peer.tenant).unwrap_or(0);
-    // Scopes are those the device may write; receivers filter by what they read.
+    // The scopes that received changes; each receiver keeps those it may read.
     let _ = shared.notify.send(Notification {
         tenant: peer.tenant.clone(),
-        scopes: peer.writable.iter().cloned().collect(),
+        scopes,
         position: wm,
         device: peer.device_id.clone(),
     });

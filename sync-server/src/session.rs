@@ -99,6 +99,7 @@ pub struct ServerSession<S: Storage + ?Sized> {
     repairs: HashMap<DocId, DocRepair>,
     subscribed: bool,
     finished: bool,
+    committed_scopes: Vec<String>,
 }
 
 fn now() -> i64 {
@@ -125,6 +126,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             repairs: HashMap::new(),
             subscribed: false,
             finished: false,
+            committed_scopes: Vec::new(),
         }
     }
 
@@ -133,12 +135,17 @@ impl<S: Storage + ?Sized> ServerSession<S> {
         self.peer.as_ref()
     }
 
+    /// Scopes that received changes since the last call (for live notifications).
+    pub fn take_committed_scopes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.committed_scopes)
+    }
+
     /// The device asked for live notifications.
     pub fn subscribed(&self) -> bool {
         self.subscribed
     }
 
-    /// The device said `Bye` (or the session failed).
+    /// The connection has nothing more to do (enrolment done, or the device refused).
     pub fn finished(&self) -> bool {
         self.finished
     }
@@ -158,9 +165,10 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             };
         };
         match msg {
-            ClientMsg::Hello(_) | ClientMsg::Enrol(_) => {
-                Err(SessionError::Protocol("already authenticated".into()))
-            }
+            // A connection carries several exchanges (streams); each starts with Hello,
+            // which re-checks the device and refreshes its grants.
+            ClientMsg::Hello(h) => self.on_hello(h),
+            ClientMsg::Enrol(_) => Err(SessionError::Protocol("already authenticated".into())),
             ClientMsg::Push(p) => Ok(vec![self.on_push(&peer, p)?]),
             ClientMsg::Pull(p) => self.on_pull(&peer, p),
             ClientMsg::RepairHeads(h) => self.on_repair_heads(&peer, h),
@@ -169,10 +177,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
                 self.subscribed = true;
                 Ok(Vec::new())
             }
-            ClientMsg::Bye => {
-                self.finished = true;
-                Ok(vec![ServerMsg::Done])
-            }
+            ClientMsg::Bye => Ok(vec![ServerMsg::Done]),
         }
     }
 
@@ -334,6 +339,11 @@ impl<S: Storage + ?Sized> ServerSession<S> {
         })?;
         if !out.rejected.is_empty() {
             tracing::info!(device = %peer.device_id, rejected = out.rejected.len(), "push partly refused");
+        }
+        for sc in out.scopes {
+            if !self.committed_scopes.contains(&sc) {
+                self.committed_scopes.push(sc);
+            }
         }
         Ok(ServerMsg::PushAck(PushAck {
             batch: p.batch,
