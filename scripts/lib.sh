@@ -12,3 +12,53 @@ ensure_cargo_tool() {
     step "installing $crate $version"
     cargo install "$crate" --version "$version" --locked
 }
+
+# Where tools that a fresh machine lacks are kept (outside git).
+TOOLS_DIR=${FIELDSYNC_TOOLS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools}
+KOTLIN_VERSION=2.4.20
+KOTLINC="$TOOLS_DIR/kotlin-$KOTLIN_VERSION/bin/kotlinc-jvm"
+KOTLIN_LIB="$TOOLS_DIR/kotlin-$KOTLIN_VERSION/lib"
+JNA_JAR=/usr/share/java/jna.jar
+SWIFT_ROOT=${FIELDSYNC_SWIFT_ROOT:-/var/cache/fieldsync/swift-trixie}
+
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null \
+            || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null; }
+    else
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null
+    fi
+}
+
+ensure_jna() {
+    [ -f "$JNA_JAR" ] || { step "installing JNA (apt libjna-java)"; apt_install libjna-java; }
+}
+
+ensure_kotlinc() {
+    [ -x "$KOTLINC" ] && return 0
+    step "installing the Kotlin compiler $KOTLIN_VERSION (npm kotlin-compiler)"
+    mkdir -p "$TOOLS_DIR"
+    (cd "$TOOLS_DIR" && npm pack "kotlin-compiler@$KOTLIN_VERSION" >/dev/null 2>&1 \
+        && rm -rf package "kotlin-$KOTLIN_VERSION" \
+        && tar xzf "kotlin-compiler-$KOTLIN_VERSION.tgz" && mv package "kotlin-$KOTLIN_VERSION" \
+        && rm -f "kotlin-compiler-$KOTLIN_VERSION.tgz")
+    chmod +x "$TOOLS_DIR/kotlin-$KOTLIN_VERSION/bin/"*
+}
+
+# A Debian trixie chroot with Swift (bookworm has none). Cached outside the clone.
+ensure_swift_chroot() {
+    if [ -x "$SWIFT_ROOT/usr/bin/swiftc" ]; then
+        return 0
+    fi
+    step "creating a Debian trixie chroot with Swift in $SWIFT_ROOT (once, about a minute)"
+    command -v debootstrap >/dev/null || apt_install debootstrap
+    local mirror
+    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    mkdir -p "$(dirname "$SWIFT_ROOT")"
+    rm -rf "$SWIFT_ROOT.partial"
+    debootstrap --variant=minbase trixie "$SWIFT_ROOT.partial" "$mirror" >/dev/null
+    cp /etc/resolv.conf "$SWIFT_ROOT.partial/etc/resolv.conf" 2>/dev/null || true
+    chroot "$SWIFT_ROOT.partial" apt-get install -y --no-install-recommends swiftlang libc6-dev >/dev/null
+    mv "$SWIFT_ROOT.partial" "$SWIFT_ROOT"
+}

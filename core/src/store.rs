@@ -552,6 +552,13 @@ impl Store {
         Ok(())
     }
 
+    /// Test hook for the bindings: panics inside the engine, so tests can check that a
+    /// panic reaches the app as an error instead of aborting it.
+    #[doc(hidden)]
+    pub fn debug_induce_panic(&self) {
+        panic!("induced panic (test hook)");
+    }
+
     /// `PRAGMA integrity_check`: `Ok` when the file is sound, else SQLite's findings.
     pub fn integrity_check(&self) -> Result<std::result::Result<(), Vec<String>>> {
         self.read(|c| {
