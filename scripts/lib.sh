@@ -50,15 +50,19 @@ ensure_swift_chroot() {
     if [ -x "$SWIFT_ROOT/usr/bin/swiftc" ]; then
         return 0
     fi
-    step "creating a Debian trixie chroot with Swift in $SWIFT_ROOT (once, about a minute)"
+    step "creating a Debian trixie chroot with Swift in $SWIFT_ROOT (once, a few minutes)"
     command -v debootstrap >/dev/null || apt_install debootstrap
+    # The mirror apt already uses (the URIs: line of deb822 sources, or sources.list).
     local mirror
-    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1)
+    mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/\{0,1\}$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+    [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(http[^ ]*\/debian\)\/\{0,1\} .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -1)
     mirror=${mirror:-http://deb.debian.org/debian}
     mkdir -p "$(dirname "$SWIFT_ROOT")"
     rm -rf "$SWIFT_ROOT.partial"
-    debootstrap --variant=minbase trixie "$SWIFT_ROOT.partial" "$mirror" >/dev/null
+    debootstrap --variant=minbase trixie "$SWIFT_ROOT.partial" "$mirror" >"$SWIFT_ROOT.log" 2>&1 \
+        || { tail -20 "$SWIFT_ROOT.log"; echo "debootstrap failed"; return 1; }
     cp /etc/resolv.conf "$SWIFT_ROOT.partial/etc/resolv.conf" 2>/dev/null || true
-    chroot "$SWIFT_ROOT.partial" apt-get install -y --no-install-recommends swiftlang libc6-dev >/dev/null
+    chroot "$SWIFT_ROOT.partial" apt-get install -y --no-install-recommends swiftlang libc6-dev >>"$SWIFT_ROOT.log" 2>&1 \
+        || { tail -20 "$SWIFT_ROOT.log"; echo "installing swiftlang in the chroot failed"; return 1; }
     mv "$SWIFT_ROOT.partial" "$SWIFT_ROOT"
 }

@@ -10,6 +10,8 @@
 mod alloc;
 mod report;
 mod store;
+mod store_profile;
+mod sync;
 
 /// Errors of a benchmark run: anything, reported and exit code 1.
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -20,16 +22,28 @@ struct Suite {
     run: fn() -> BenchResult<()>,
 }
 
-const SUITES: &[Suite] = &[Suite {
-    name: "store",
-    about: "device store: durable create vs JSON-in-SQLite, edit, filtered pages over 100k, heap",
-    run: store::run,
-}];
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "store",
+        about: "device store: durable create vs JSON in SQLite, edit, pages over 100k, heap",
+        run: store::run,
+    },
+    Suite {
+        name: "sync",
+        about: "reconnect cost vs per-document Automerge sync, round trips, bytes per response, ingest",
+        run: sync::run,
+    },
+    Suite {
+        name: "store-profile",
+        about: "where one create and one edit spend their time, step by step",
+        run: store_profile::run,
+    },
+];
 
 fn usage() -> ! {
     eprintln!("usage: fieldsync-bench <suite>\n\nsuites:");
     for s in SUITES {
-        eprintln!("  {:<10} {}", s.name, s.about);
+        eprintln!("  {:<14} {}", s.name, s.about);
     }
     std::process::exit(2);
 }

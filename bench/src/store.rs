@@ -2,7 +2,8 @@
 //!
 //! - durable create of a 24-answer survey response beside the same record as JSON in a
 //!   plain SQLite table (WAL, `synchronous=FULL`), interleaved so noise hits both;
-//! - the cost of durability: create through the store with `FULL` vs `NORMAL`;
+//! - the cost of durability: create through the store with `FULL` vs `NORMAL`, and
+//!   the store with `NORMAL` beside JSON with `NORMAL` (the store's own work, no fsync);
 //! - a 2-answer edit (`Store::update`) beside rewriting the JSON row;
 //! - a page of 50 responses filtered by region and band out of 100,000, and the page
 //!   after it (keyset token);
@@ -11,10 +12,11 @@
 //!
 //! Every file lives in one temporary directory under the system temp dir (`/tmp`).
 //! `FIELDSYNC_BENCH_N` shrinks the 100,000-response population for a quick run;
-//! `FIELDSYNC_BENCH_CREATES` sets the creates per variant (default 500).
+//! `FIELDSYNC_BENCH_CREATES` sets the creates per variant (default 500);
+//! `FIELDSYNC_BENCH_KEEP=1` keeps the files for inspection.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fieldsync_core::model::{Answer, Band, Form, Response, ReviewEntry};
 use fieldsync_core::sample::{self, Rng};
@@ -36,11 +38,15 @@ const WARMUP: usize = 30;
 const PAGE: usize = 50;
 /// The list-heap figure holds this many rows.
 const LIST_HELD: usize = 10_000;
+/// Page queries measured per filter: at least this many...
+const MIN_QUERIES: usize = 100;
+/// ...and more (up to `Config::queries`) while within this time.
+const QUERY_BUDGET: Duration = Duration::from_secs(4);
 
 struct Config {
     /// Responses in the list store.
     population: usize,
-    /// Measured creates per variant (store FULL, store NORMAL, JSON FULL).
+    /// Measured creates per variant (store and JSON, each FULL and NORMAL).
     creates: usize,
     /// Measured page queries per page.
     queries: usize,
@@ -74,6 +80,9 @@ pub fn run() -> BenchResult<()> {
     let r = Reporter::new("store");
     create_and_edit(&r, dir.path(), &cfg)?;
     lists_and_heap(&r, dir.path(), &cfg)?;
+    if std::env::var_os("FIELDSYNC_BENCH_KEEP").is_some() {
+        eprintln!("store: kept {}", dir.keep().display());
+    }
     Ok(())
 }
 
@@ -104,18 +113,18 @@ fn create_and_edit(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
         options(Durability::Normal, n + 64),
     )?;
     let mut json = JsonTable::open(&dir.join("json-full.db"), "FULL")?;
+    let mut json_normal = JsonTable::open(&dir.join("json-normal.db"), "NORMAL")?;
     let form = sample::telecom_form(1);
     let form_scope = Scope::new("team:north")?;
     let form_full = full.create(&form_scope, &form)?;
     let form_normal = normal.create(&form_scope, &form)?;
 
-    eprintln!("store: {n} creates each, store FULL / JSON FULL / store NORMAL interleaved");
-    let mut rng = Rng::new(0x5EED_0001);
-    let (mut s_full, mut s_json, mut s_normal) = (
-        Samples::with_capacity(n),
-        Samples::with_capacity(n),
-        Samples::with_capacity(n),
+    eprintln!(
+        "store: {n} creates each of store FULL, JSON FULL, store NORMAL, JSON NORMAL, interleaved"
     );
+    let mut rng = Rng::new(0x5EED_0001);
+    // Store FULL, JSON FULL, store NORMAL, JSON NORMAL.
+    let mut s: [Samples; 4] = std::array::from_fn(|_| Samples::with_capacity(n));
     let mut edited: Vec<(DocId, DocId, Response)> = Vec::with_capacity(n);
     for i in 0..n {
         let region = sample::region(&mut rng);
@@ -126,35 +135,39 @@ fn create_and_edit(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
         resp_normal.form_id = form_normal.to_string();
         let (mut store_id, mut json_id) = (None, None);
         // Rotate the order so no variant always runs first (or right after an fsync).
-        for k in 0..3 {
-            match (i + k) % 3 {
+        for k in 0..4 {
+            let v = (i + k) % 4;
+            let d = match v {
                 0 => {
                     let (id, d) = timed(|| full.create(&scope, &resp));
                     store_id = Some(id?);
-                    if i >= WARMUP {
-                        s_full.push(d);
-                    }
+                    d
                 }
                 1 => {
                     let (id, d) = timed(|| json.insert(&resp));
                     json_id = Some(id?);
-                    if i >= WARMUP {
-                        s_json.push(d);
-                    }
+                    d
                 }
-                _ => {
+                2 => {
                     let (id, d) = timed(|| normal.create(&scope, &resp_normal));
                     id?;
-                    if i >= WARMUP {
-                        s_normal.push(d);
-                    }
+                    d
                 }
+                _ => {
+                    let (id, d) = timed(|| json_normal.insert(&resp_normal));
+                    id?;
+                    d
+                }
+            };
+            if i >= WARMUP {
+                s[v].push(d);
             }
         }
         if let (Some(s), Some(j)) = (store_id, json_id) {
             edited.push((s, j, resp));
         }
     }
+    let [s_full, s_json, s_normal, s_json_normal] = &s;
     r.emit(
         "create_p50_full",
         s_full.p50(),
@@ -183,11 +196,21 @@ fn create_and_edit(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
         Some(s_normal.p50()),
         Goal::None,
     );
+    // Without the fsync: what the store itself adds (validation, Automerge, sealing,
+    // projection rows) beside serialising JSON and one INSERT.
+    r.emit(
+        "create_p50_normal",
+        s_normal.p50(),
+        "ms",
+        Some(s_json_normal.p50()),
+        Goal::None,
+    );
     eprintln!(
-        "store: create mean ms: store FULL {:.3}, JSON FULL {:.3}, store NORMAL {:.3}",
+        "store: create mean ms: store FULL {:.3}, JSON FULL {:.3}, store NORMAL {:.3}, JSON NORMAL {:.3}",
         s_full.mean(),
         s_json.mean(),
-        s_normal.mean()
+        s_normal.mean(),
+        s_json_normal.mean()
     );
 
     // Edits: two answers of a document the user has open (cached), each document once,
@@ -244,7 +267,7 @@ fn create_and_edit(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
 }
 
 /// Change the overall score and the main issue (a different value for each).
-fn edit_two_answers(r: &mut Response, form: &Form) {
+pub(crate) fn edit_two_answers(r: &mut Response, form: &Form) {
     if let (Some(Answer::Score(s)), Some(q)) = (r.answers.get("overall"), form.question("overall"))
     {
         let next = s.value % 10 + 1;
@@ -391,10 +414,17 @@ fn lists_and_heap(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
         cfg.population
     );
     r.emit(
+        "list_population",
+        cfg.population as f64,
+        "rows",
+        None,
+        Goal::None,
+    );
+    r.emit(
         "list_filter_matched_rows",
         matched as f64,
         "rows",
-        Some(cfg.population as f64),
+        None,
         Goal::None,
     );
     let (p1, p2) = page_latencies(&store, &filter, cfg.queries)?;
@@ -439,16 +469,25 @@ fn lists_and_heap(r: &Reporter, dir: &Path, cfg: &Config) -> BenchResult<()> {
 /// redoable bulk load), two writer threads so Automerge work overlaps the SQL.
 fn populate(path: &Path, n: usize) -> BenchResult<()> {
     let store = Store::open(path, &KEY, options(Durability::Normal, 256))?;
-    let form = sample::telecom_form(1);
-    let form_id = store.create(&Scope::new("team:north")?, &form)?;
+    // Two writer threads: validation and Automerge work (most of a create) overlap, and
+    // SQLite commits are serialised by the store's writer lock anyway. Each thread's
+    // responses answer their own version of the survey (two published versions, as in
+    // the field): validation hydrates the form under its document's lock, so one shared
+    // form would serialise the threads there.
     let threads = 2usize;
+    let mut forms = Vec::with_capacity(threads);
+    for v in 1..=threads {
+        let form = sample::telecom_form(i64::try_from(v)?);
+        let id = store.create(&Scope::new("team:north")?, &form)?;
+        forms.push((id, form));
+    }
     let t = Instant::now();
-    eprintln!("store: populating {n} responses ({threads} threads, NORMAL)");
+    eprintln!("store: populating {n} responses through Store::create ({threads} threads, NORMAL)");
     let enumerators: Vec<String> = (1..=24).map(|i| format!("enum-{i:02}")).collect();
     std::thread::scope(|sc| -> BenchResult<()> {
         let mut handles = Vec::new();
-        for th in 0..threads {
-            let (store, form, enumerators) = (store.clone(), &form, &enumerators);
+        for (th, (form_id, form)) in forms.iter().enumerate() {
+            let (store, form_id, enumerators) = (store.clone(), *form_id, &enumerators);
             handles.push(sc.spawn(move || -> BenchResult<()> {
                 let mut rng = Rng::new(0xF1E1_D000 + th as u64);
                 let mut i = th;
@@ -502,7 +541,7 @@ fn page_latencies(
 ) -> BenchResult<(Samples, Samples)> {
     let first = store.list_responses(filter, PAGE, None)?;
     let token = first.next.clone();
-    for _ in 0..20 {
+    for _ in 0..10 {
         store.list_responses(filter, PAGE, None)?;
         store.list_responses(filter, PAGE, token.as_deref())?;
     }
@@ -510,7 +549,12 @@ fn page_latencies(
         Samples::with_capacity(queries),
         Samples::with_capacity(queries),
     );
+    // Up to `queries` of each, but no more than a few seconds when pages are slow.
+    let t = Instant::now();
     for i in 0..queries {
+        if i >= MIN_QUERIES && t.elapsed() > QUERY_BUDGET {
+            break;
+        }
         for k in 0..2 {
             if (i + k) % 2 == 0 {
                 let (page, d) = timed(|| store.list_responses(filter, PAGE, None));

@@ -216,6 +216,9 @@ pub fn conflicts<D: ReadDoc>(doc: &D) -> Result<Vec<Conflict>> {
     Ok(out)
 }
 
+/// A property seen while walking: where, whether conflicted, and the child object.
+type WalkItem = (PathSeg, bool, Option<(ObjType, ExId)>);
+
 fn walk_conflicts<D: ReadDoc>(
     doc: &D,
     obj: &ExId,
@@ -223,32 +226,50 @@ fn walk_conflicts<D: ReadDoc>(
     path: &mut Vec<PathSeg>,
     out: &mut Vec<Conflict>,
 ) -> Result<()> {
-    let props: Vec<PathSeg> = match typ {
-        ObjType::Map | ObjType::Table => doc.keys(obj).map(PathSeg::Key).collect(),
-        ObjType::List => (0..doc.length(obj)).map(PathSeg::Index).collect(),
+    // One pass over the object; only conflicted props pay for `get_all`.
+    let items: Vec<WalkItem> = match typ {
+        ObjType::Map | ObjType::Table => doc
+            .map_range(obj, ..)
+            .map(|i| {
+                let child = match i.value {
+                    automerge::ValueRef::Object(t) => Some((t, i.id())),
+                    automerge::ValueRef::Scalar(_) => None,
+                };
+                (PathSeg::Key(i.key.into_owned()), i.conflict, child)
+            })
+            .collect(),
+        ObjType::List => doc
+            .list_range(obj, ..)
+            .map(|i| {
+                let child = match i.value {
+                    automerge::ValueRef::Object(t) => Some((t, i.id())),
+                    automerge::ValueRef::Scalar(_) => None,
+                };
+                (PathSeg::Index(i.index), i.conflict, child)
+            })
+            .collect(),
         ObjType::Text => return Ok(()),
     };
-    for seg in props {
-        let all = doc.get_all(obj, prop_of(&seg))?;
-        let Some((winner, wid)) = doc.get(obj, prop_of(&seg))? else {
-            continue;
-        };
-        path.push(seg);
-        if all.len() > 1 {
-            let mut others = Vec::new();
-            for (v, id) in &all {
-                if id != &wid {
-                    others.push(read_value(doc, v, id)?);
+    for (seg, conflict, child) in items {
+        path.push(seg.clone());
+        if conflict {
+            let all = doc.get_all(obj, prop_of(&seg))?;
+            if let Some((winner, wid)) = doc.get(obj, prop_of(&seg))? {
+                let mut others = Vec::new();
+                for (v, id) in &all {
+                    if id != &wid {
+                        others.push(read_value(doc, v, id)?);
+                    }
                 }
+                out.push(Conflict {
+                    path: FieldPath(path.clone()),
+                    winner: read_value(doc, &winner, &wid)?,
+                    others,
+                });
             }
-            out.push(Conflict {
-                path: FieldPath(path.clone()),
-                winner: read_value(doc, &winner, &wid)?,
-                others,
-            });
         }
-        if let Value::Object(t) = winner {
-            walk_conflicts(doc, &wid, t, path, out)?;
+        if let Some((t, id)) = child {
+            walk_conflicts(doc, &id, t, path, out)?;
         }
         path.pop();
     }

@@ -24,7 +24,7 @@ use autosurgeon::{hydrate, reconcile};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-pub use changelog::{ApplyOutcome, PendingChange};
+pub use changelog::{ApplyOutcome, Incoming, PendingChange};
 pub use compact::CompactReport;
 pub use projection::Projectable;
 pub use query::{
@@ -180,6 +180,9 @@ struct Inner {
     listeners: RwLock<Vec<(u64, Arc<dyn ChangeListener>)>>,
     next_listener: AtomicU64,
     compaction_signal: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Published forms, hydrated once (they cannot change locally; a remote change to a
+    /// form drops its entry).
+    published_forms: Mutex<std::collections::HashMap<DocId, Form>>,
 }
 
 /// An open device store. Cheap to clone; safe to use from any thread.
@@ -314,6 +317,7 @@ impl Store {
                 listeners: RwLock::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
                 compaction_signal: Mutex::new(None),
+                published_forms: Mutex::new(std::collections::HashMap::new()),
             }),
         };
         if store.inner.opts.background_compaction && !store.inner.opts.read_only {
@@ -463,6 +467,15 @@ impl Store {
         }
     }
 
+    /// Drop a form from the published-form cache (its document changed from outside).
+    pub(crate) fn forget_form(&self, id: DocId) {
+        self.inner
+            .published_forms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
     // ----- identity and lifecycle -----------------------------------------------------
 
     /// The file this store lives in (`None` in memory).
@@ -520,7 +533,15 @@ impl Store {
         for r in &self.inner.readers {
             Self::lock_conn(r).take();
         }
-        Self::lock_conn(&self.inner.writer).take();
+        if let Some(w) = Self::lock_conn(&self.inner.writer).take() {
+            // The interrupt may cancel the next statement: retry once, so the WAL is
+            // folded into the main file and a copy of the file alone is complete.
+            for _ in 0..2 {
+                if w.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").is_ok() {
+                    break;
+                }
+            }
+        }
         self.inner.cache.clear();
     }
 
@@ -585,6 +606,7 @@ impl Store {
             doc,
             kind: R::KIND,
             scope: scope.clone(),
+            conflicts: 0,
         };
         self.persist_local(id, &mut loaded, true, now, |p| value.project(p))?;
         *g = Some(loaded);
@@ -678,7 +700,12 @@ impl Store {
             .get_last_local_change()
             .ok_or_else(|| Error::Malformed("no local change to persist".into()))?;
         let heads = l.doc.get_heads();
-        let conflicts = i64::try_from(doc::conflicts(&l.doc)?.len()).unwrap_or(i64::MAX);
+        // A local change can resolve conflicts but never create one: walk the document
+        // only when it had conflicts before.
+        if l.conflicts > 0 {
+            l.conflicts = i64::try_from(doc::conflicts(&l.doc)?.len()).unwrap_or(i64::MAX);
+        }
+        let conflicts = l.conflicts;
         let kind = l.kind;
         let scope = l.scope.clone();
         self.write(|tx| {
@@ -724,6 +751,7 @@ impl Store {
                     doc,
                     kind: raw.kind,
                     scope: raw.scope,
+                    conflicts: raw.conflicts,
                 })
             }
             Err(detail) => {
@@ -940,6 +968,24 @@ impl Store {
         })
     }
 
+    /// Record many actors at once (one transaction).
+    pub fn record_actors(&self, actors: &[(ActorId, String, String)]) -> Result<()> {
+        if actors.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO actors (actor, device_id, user_id, local, created_at) VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT(actor) DO NOTHING",
+            )?;
+            for (a, d, u) in actors {
+                st.execute(params![a.to_bytes(), d, u, now])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Record which device and user an Automerge actor belongs to (learned from sync).
     pub fn record_actor(&self, actor: &ActorId, device_id: &str, user_id: &str) -> Result<()> {
         let now = self.now();
@@ -998,7 +1044,28 @@ struct Ctx<'a> {
 
 impl RecordContext for Ctx<'_> {
     fn form(&self, id: &DocId) -> Result<Form> {
-        match self.store.get::<Form>(*id) {
+        if let Some(f) = self
+            .store
+            .inner
+            .published_forms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            return Ok(f.clone());
+        }
+        let got = self.store.get::<Form>(*id);
+        if let Ok(f) = &got
+            && f.published
+        {
+            self.store
+                .inner
+                .published_forms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(*id, f.clone());
+        }
+        match got {
             Err(Error::NotFound { .. } | Error::WrongKind { .. }) => Err(Error::Validation(
                 ValidationError::new("form_id", "unknown_form", "no such form on this device"),
             )),

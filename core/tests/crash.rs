@@ -336,10 +336,11 @@ fn allowed(ledger: &Ledger, id: DocId) -> Vec<(String, usize)> {
     let mut v = Vec::new();
     if let Some(a) = ledger.acked.get(&id) {
         v.push((a.marker.clone(), a.changes));
-        if let Some(f) = &ledger.in_flight {
-            if f.op == "update" && f.id == Some(id) {
-                v.push((f.marker.clone(), a.changes + 1));
-            }
+        if let Some(f) = &ledger.in_flight
+            && f.op == "update"
+            && f.id == Some(id)
+        {
+            v.push((f.marker.clone(), a.changes + 1));
         }
     }
     v

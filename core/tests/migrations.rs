@@ -177,8 +177,10 @@ const FIXTURE_TIME: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 /// (one with a name conflict between two devices), three responses, three visits,
 /// three cases, the published telecom survey and a draft survey; some documents
 /// compacted, some changes acknowledged.
-#[test]
-#[ignore = "writes tests/fixtures/store-v1.sqlite; run by hand with a version-1 build"]
+///
+/// Kept as the record of how the committed fixture was made: it only ran on a build at
+/// schema version 1 (commit 5d127f3), so it is not a test of today's code.
+#[allow(dead_code)]
 fn generate_store_v1_fixture() -> Result<()> {
     assert_eq!(
         CURRENT_VERSION, FIXTURE_VERSION,

@@ -1111,3 +1111,16 @@ fn no_content_in_error_text() -> Result<()> {
     assert!(e.contains("answers.comments"), "{e}");
     Ok(())
 }
+
+#[test]
+fn close_folds_the_wal_so_the_file_alone_is_complete() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = file_store(dir.path(), "c.db", "d", "u");
+    let id = s.create(&scope("a"), &sample::account("Copied", "u", "n"))?;
+    s.close();
+    // Copy the main file only (a backup or an export would).
+    std::fs::copy(dir.path().join("c.db"), dir.path().join("copy.db"))?;
+    let c = file_store(dir.path(), "copy.db", "d", "u");
+    assert_eq!(c.get::<Account>(id)?.name, "Copied");
+    Ok(())
+}

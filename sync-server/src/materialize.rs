@@ -62,41 +62,52 @@ pub fn catch_up<S: Storage + ?Sized>(
 }
 
 fn apply_entries(store: &Store, entries: Vec<LogEntry>) -> Result<(), Error> {
-    let mut i = 0;
-    while i < entries.len() {
-        let doc = entries[i].doc_id;
-        let mut j = i;
-        let mut changes = Vec::new();
-        while j < entries.len() && entries[j].doc_id == doc {
-            changes.push(entries[j].bytes.clone());
-            j += 1;
+    let mut actors: Vec<(ActorId, String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in &entries {
+        if seen.insert(e.actor.clone()) {
+            actors.push((
+                ActorId::from(e.actor.as_slice()),
+                e.device.clone(),
+                e.user.clone(),
+            ));
         }
-        let e = &entries[i];
-        for a in entries[i..j]
-            .iter()
-            .map(|e| (&e.actor, &e.device, &e.user))
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            store.record_actor(&ActorId::from(a.0.as_slice()), a.1, a.2)?;
+    }
+    store.record_actors(&actors)?;
+    // Group by document, keeping log order within each (a document's changes are in
+    // causal order in the log).
+    let mut batch: Vec<fieldsync_core::store::Incoming> = Vec::new();
+    let mut at: std::collections::HashMap<fieldsync_core::DocId, usize> =
+        std::collections::HashMap::new();
+    for e in entries {
+        match at.get(&e.doc_id) {
+            Some(&i) => batch[i].changes.push(e.bytes),
+            None => {
+                let Ok(scope) = Scope::new(e.scope.clone()) else {
+                    continue;
+                };
+                at.insert(e.doc_id, batch.len());
+                batch.push(fieldsync_core::store::Incoming {
+                    id: e.doc_id,
+                    kind: e.kind,
+                    scope,
+                    changes: vec![e.bytes],
+                });
+            }
         }
-        match Scope::new(e.scope.clone())
-            .and_then(|scope| store.apply_changes(doc, e.kind, &scope, &changes, true))
+    }
+    for chunk in batch.chunks(256) {
+        let ids: Vec<_> = chunk.iter().map(|d| d.id).collect();
+        for (id, r) in ids
+            .into_iter()
+            .zip(store.apply_batch(chunk.to_vec(), true)?)
         {
-            Ok(_) => {}
             // A document that cannot merge is quarantined in the merged view; the log
             // keeps its changes and devices keep theirs. Nothing else stops.
-            Err(
-                err @ (Error::Malformed(_)
-                | Error::TooLarge { .. }
-                | Error::Automerge(_)
-                | Error::Corrupt { .. }
-                | Error::Quarantined { .. }),
-            ) => {
-                tracing::error!(doc = %doc, error = %err, "document failed to merge on the server");
+            if let Err(err) = r {
+                tracing::error!(doc = %id, error = %err, "document failed to merge on the server");
             }
-            Err(err) => return Err(err),
         }
-        i = j;
     }
     Ok(())
 }

@@ -72,25 +72,22 @@ pub fn exchange<S: Storage>(
     let mut to_server: std::collections::VecDeque<ClientMsg> = client.start(&EXPORTER)?.into();
     let mut handled = 0usize;
     let mut replies_sent = 0usize;
-    loop {
-        let Some(m) = to_server.pop_front() else {
-            break;
-        };
+    while let Some(m) = to_server.pop_front() {
         let (m, n) = roundtrip_client(&m);
         out.bytes_up += n;
         out.client_msgs.push(m.clone());
         let replies = server.handle(m).map_err(|e| Error::Remote(e.to_string()))?;
         handled += 1;
-        if let Cut::AfterServerHandled(k) = cut {
-            if handled >= k {
-                return Ok(out);
-            }
+        if let Cut::AfterServerHandled(k) = cut
+            && handled >= k
+        {
+            return Ok(out);
         }
         for r in replies {
-            if let Cut::ServerRepliesFrom(k) = cut {
-                if replies_sent >= k {
-                    return Ok(out);
-                }
+            if let Cut::ServerRepliesFrom(k) = cut
+                && replies_sent >= k
+            {
+                return Ok(out);
             }
             replies_sent += 1;
             let (r, n) = roundtrip_server(&r);

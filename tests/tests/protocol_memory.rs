@@ -59,7 +59,7 @@ fn world(n_devices: usize) -> World {
 }
 
 fn can_write(dev: usize, scope: &Scope) -> bool {
-    scope.as_str() == "s:a" || dev % 2 == 0
+    scope.as_str() == "s:a" || dev.is_multiple_of(2)
 }
 
 fn random_edit(w: &mut World, rng: &mut Rng) {

@@ -62,6 +62,9 @@ fn hex_pin(p: [u8; 32]) -> String {
     p.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// The caller owns the child and kills and waits for it; a panic here fails the test and
+// the process exits with it.
+#[allow(clippy::zombie_processes)]
 fn spawn_server(dir: &std::path::Path) -> (Child, u16, [u8; 32], String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "server_child", "--nocapture", "--test-threads=1"])
@@ -122,13 +125,27 @@ async fn kill_9_during_push_then_complete() {
         }
         // Small push batches: many acks, so the kill lands between and inside commits.
         dev.cfg.push_batch_bytes = 16 << 10;
+        // Kill when the server has committed part of this round's work: a fraction
+        // that moves with the round, read from the server's own log.
+        let db = dir.path().join("server.db");
+        let committed = move || -> i64 {
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
+                .unwrap_or(0)
+        };
+        let base = committed();
+        let target = base + 1500 * (15 + 15 * i64::try_from(round).unwrap()) / 100;
         let killed = {
             let sync = dev.sync();
-            let delay = Duration::from_millis(30 + 45 * round);
             tokio::pin!(sync);
+            let watch = async {
+                while committed() < target {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
             tokio::select! {
                 r = &mut sync => { r.ok(); false }
-                () = tokio::time::sleep(delay) => {
+                () = watch => {
                     child.kill().unwrap();
                     child.wait().unwrap();
                     kills += 1;

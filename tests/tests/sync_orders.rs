@@ -42,7 +42,7 @@ async fn scenario(order: [usize; 3]) {
         );
         d.store
             .update::<Visit>(vid, |v| {
-                v.notes.splice(0, 0, &format!("[{}] ", d.id));
+                v.notes.splice(0, 0, format!("[{}] ", d.id));
                 v.scores.overall = Some(5 + i64::try_from(i).unwrap());
                 Ok(())
             })

@@ -17,6 +17,8 @@ pub(crate) struct Loaded {
     pub doc: AutoCommit,
     pub kind: Kind,
     pub scope: Scope,
+    /// Conflicted fields as last computed (a local change never adds one).
+    pub conflicts: i64,
 }
 
 /// One document's slot; `None` until loaded (or after a failed write).

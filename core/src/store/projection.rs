@@ -147,6 +147,15 @@ impl Projectable for Response {
             self.enumerator,
             summary
         ])?;
+        p.tx.prepare_cached("DELETE FROM response_regions WHERE doc_id = ?1")?
+            .execute([p.idb()])?;
+        let mut reg = p.tx.prepare_cached(
+            "INSERT OR IGNORE INTO response_regions (prefix, doc_id, band, started_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let band = self.band().map(|b| b.as_str());
+        for prefix in region_prefixes(&self.region) {
+            reg.execute(params![prefix, p.idb(), band, self.started_at])?;
+        }
         p.tx.prepare_cached("DELETE FROM response_scores WHERE doc_id = ?1")?
             .execute([p.idb()])?;
         let mut ins = p.tx.prepare_cached(
@@ -165,6 +174,20 @@ impl Projectable for Response {
         }
         Ok(())
     }
+}
+
+/// `a/b/c` -> `a`, `a/b`, `a/b/c` (the same prefixes migration 3 computes in SQL).
+pub(crate) fn region_prefixes(region: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut acc = String::new();
+    for (i, part) in region.split('/').enumerate() {
+        if i > 0 {
+            acc.push('/');
+        }
+        acc.push_str(part);
+        out.push(acc.clone());
+    }
+    out
 }
 
 impl Projectable for Account {
@@ -312,6 +335,7 @@ fn clear(tx: &Transaction<'_>, id: DocId, kind: Kind) -> Result<()> {
         Kind::Response => &[
             "DELETE FROM responses WHERE doc_id = ?1",
             "DELETE FROM response_scores WHERE doc_id = ?1",
+            "DELETE FROM response_regions WHERE doc_id = ?1",
         ],
         Kind::Account => &[
             "DELETE FROM accounts WHERE doc_id = ?1",

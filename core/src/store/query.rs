@@ -358,6 +358,14 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<ResponseRow>> {
         let mut q = Sql::new();
+        // With a region, drive the query from the region-prefix index: equality on the
+        // prefix (and band), already in page order.
+        let by_region = filter.region.is_some();
+        let t = if by_region { "rr" } else { "r" };
+        if let Some(region) = &filter.region {
+            let p = q.p(region.clone());
+            q.and(format!("rr.prefix = {p}"));
+        }
         if let Some(f) = filter.form_id {
             let p = q.p(f.as_bytes().to_vec());
             q.and(format!("r.form_id = {p}"));
@@ -365,9 +373,6 @@ impl Store {
         if let Some(s) = filter.status {
             let p = q.p(s.as_str().to_string());
             q.and(format!("r.status = {p}"));
-        }
-        if let Some(region) = &filter.region {
-            q.region("r.region", region);
         }
         if let Some(s) = filter.segment {
             let p = q.p(s.as_str().to_string());
@@ -379,28 +384,38 @@ impl Store {
         }
         if let Some(b) = filter.band {
             let p = q.p(b.as_str().to_string());
-            q.and(format!("r.band = {p}"));
+            q.and(format!("{t}.band = {p}"));
         }
-        if let Some(t) = filter.from {
-            let p = q.p(t);
-            q.and(format!("r.started_at >= {p}"));
+        if let Some(ts) = filter.from {
+            let p = q.p(ts);
+            q.and(format!("{t}.started_at >= {p}"));
         }
-        if let Some(t) = filter.to {
-            let p = q.p(t);
-            q.and(format!("r.started_at < {p}"));
+        if let Some(ts) = filter.to {
+            let p = q.p(ts);
+            q.and(format!("{t}.started_at < {p}"));
         }
         if let Some(e) = &filter.enumerator {
             let p = q.p(e.clone());
             q.and(format!("r.enumerator = {p}"));
         }
-        q.after("r.started_at", "r.doc_id", after, true)?;
+        q.after(
+            &format!("{t}.started_at"),
+            &format!("{t}.doc_id"),
+            after,
+            true,
+        )?;
         let lim = q.p(limit_of(limit) + 1);
+        let from = if by_region {
+            "response_regions rr CROSS JOIN responses r ON r.doc_id = rr.doc_id"
+        } else {
+            "responses r"
+        };
         let sql = format!(
             "SELECT r.doc_id, r.form_id, r.form_version, r.status, r.region, r.segment, r.value_tier,
                     r.core, r.overall, r.band, r.started_at, r.completed_at, r.enumerator, r.summary,
                     d.conflicts, d.quarantine IS NOT NULL
-             FROM responses r JOIN documents d ON d.id = r.doc_id
-             {} ORDER BY r.started_at DESC, r.doc_id DESC LIMIT {lim}",
+             FROM {from} JOIN documents d ON d.id = r.doc_id
+             {} ORDER BY {t}.started_at DESC, {t}.doc_id DESC LIMIT {lim}",
             q.where_clause()
         );
         let raw = self.page_query(&sql, &q.params, |r| {

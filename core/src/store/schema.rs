@@ -2,7 +2,7 @@
 //!
 //! `PRAGMA user_version` holds the schema version. Each migration is one step from
 //! version N-1 to N, applied in its own transaction. A database newer than this build
-//! is refused. `tests/store_migrations.rs` upgrades every earlier version and compares
+//! is refused. `tests/migrations.rs` upgrades every earlier version and compares
 //! the result with a fresh database.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -180,6 +180,32 @@ CREATE TABLE sync_cursors (
 
 INSERT INTO meta (key, value) VALUES ('replica_id', randomblob(16))
     ON CONFLICT(key) DO NOTHING;
+"#,
+    // 3: every region prefix of a response (north, north/county-2, north/county-2/d-3), so
+    // a page filtered by region (and band) is an index range, not a scan and a sort.
+    r#"
+CREATE TABLE response_regions (
+    prefix     TEXT NOT NULL,
+    doc_id     BLOB NOT NULL REFERENCES documents(id),
+    band       TEXT,
+    started_at INTEGER NOT NULL,
+    PRIMARY KEY (prefix, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX response_regions_band ON response_regions(prefix, band, started_at DESC, doc_id DESC);
+CREATE INDEX response_regions_time ON response_regions(prefix, started_at DESC, doc_id DESC);
+CREATE INDEX response_regions_doc ON response_regions(doc_id);
+
+WITH RECURSIVE parts(doc_id, band, started_at, prefix, rest) AS (
+    SELECT doc_id, band, started_at, NULL, region || '/' FROM responses
+    UNION ALL
+    SELECT doc_id, band, started_at,
+           CASE WHEN prefix IS NULL THEN substr(rest, 1, instr(rest, '/') - 1)
+                ELSE prefix || '/' || substr(rest, 1, instr(rest, '/') - 1) END,
+           substr(rest, instr(rest, '/') + 1)
+    FROM parts WHERE rest <> ''
+)
+INSERT OR IGNORE INTO response_regions (prefix, doc_id, band, started_at)
+SELECT prefix, doc_id, band, started_at FROM parts WHERE prefix IS NOT NULL;
 "#,
 ];
 

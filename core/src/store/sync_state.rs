@@ -214,26 +214,38 @@ impl Store {
 
     /// Every document's id, kind, scope and heads (not quarantined ones).
     pub fn all_heads(&self) -> Result<Vec<DocHeadsRow>> {
-        let rows: Vec<(Vec<u8>, i64, String, Vec<u8>)> = self.read(|c| {
+        type Row = (Vec<u8>, i64, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = self.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, kind, scope, heads FROM documents WHERE quarantine IS NULL ORDER BY id",
             )?;
             let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        super::changelog::text_bytes(r, 2)?,
+                        r.get(3)?,
+                    ))
+                })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })?;
-        rows.into_iter()
-            .map(|(id, k, s, h)| {
-                let id =
-                    DocId::from_slice(&id).ok_or_else(|| Error::Malformed("stored id".into()))?;
-                let kind = u8::try_from(k)
-                    .ok()
-                    .and_then(Kind::from_code)
-                    .ok_or(Error::Corrupt { id, detail: "kind" })?;
-                Ok((id, kind, Scope::new(s)?, crate::doc::decode_heads(&h)?))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, k, s, h) in rows {
+            let Some(id) = DocId::from_slice(&id) else {
+                continue;
+            };
+            let kind = u8::try_from(k).ok().and_then(Kind::from_code);
+            let scope = super::changelog::stored_scope(s);
+            let heads = crate::doc::decode_heads(&h).ok();
+            match (kind, scope, heads) {
+                (Some(kind), Some(scope), Some(heads)) => out.push((id, kind, scope, heads)),
+                // A damaged row is quarantined and left out; repair fetches it again.
+                _ => self.quarantine(id, "document row failed verification")?,
+            }
+        }
+        Ok(out)
     }
 
     /// The next Automerge sync message for document `id` (an absent document syncs as

@@ -328,33 +328,36 @@ impl ClientSession {
     }
 
     fn apply_docs(&mut self, docs: Vec<DocChanges>, actors: Vec<ActorInfo>) -> Result<()> {
-        for a in actors {
-            self.store.record_actor(
-                &automerge::ActorId::from(a.actor.as_slice()),
-                &a.device,
-                &a.user,
-            )?;
-        }
+        let actors: Vec<(automerge::ActorId, String, String)> = actors
+            .into_iter()
+            .map(|a| {
+                (
+                    automerge::ActorId::from(a.actor.as_slice()),
+                    a.device,
+                    a.user,
+                )
+            })
+            .collect();
+        self.store.record_actors(&actors)?;
+        let mut batch = Vec::with_capacity(docs.len());
         for d in docs {
-            let id = DocId::from_bytes(d.id);
-            let kind = Kind::from_code(d.kind).ok_or_else(|| Error::Malformed("kind".into()))?;
-            let scope = Scope::new(d.scope)?;
-            let changes: Vec<Vec<u8>> = d.changes.into_iter().map(ByteBuf::into_vec).collect();
-            match self.store.apply_changes(id, kind, &scope, &changes, true) {
+            batch.push(crate::store::Incoming {
+                id: DocId::from_bytes(d.id),
+                kind: Kind::from_code(d.kind).ok_or_else(|| Error::Malformed("kind".into()))?,
+                scope: Scope::new(d.scope)?,
+                changes: d.changes.into_iter().map(ByteBuf::into_vec).collect(),
+            });
+        }
+        let ids: Vec<DocId> = batch.iter().map(|d| d.id).collect();
+        // One transaction for the batch; a storage failure fails the exchange (the
+        // cursors do not move, the batch is pulled again), a bad document is recorded.
+        for (id, r) in ids.into_iter().zip(self.store.apply_batch(batch, true)?) {
+            match r {
                 Ok(o) => {
                     self.report.pulled += o.new_changes as u64;
                     if o.new_changes > 0 {
                         self.report.docs_changed.push(id);
                     }
-                }
-                Err(
-                    e @ (Error::Closed
-                    | Error::StorageFull
-                    | Error::ReadOnly
-                    | Error::Sqlite(_)
-                    | Error::Io(_)),
-                ) => {
-                    return Err(e);
                 }
                 Err(e) => {
                     tracing::warn!(doc = %id, error = %e, "pulled changes could not be applied");

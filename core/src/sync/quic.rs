@@ -209,9 +209,12 @@ pub async fn run_exchange(
         .open_bi()
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
+    // The session reads and writes the store (SQLite, fsync): it runs on a blocking
+    // thread so the runtime's workers keep driving QUIC for every other connection.
     let mut session = ClientSession::new(store.clone(), cfg);
     let mut stats = WireStats::default();
-    let first = session.start(&exp)?;
+    let (s, first) = blocking(session, move |s| s.start(&exp)).await?;
+    session = s;
     stats.messages_sent += first.len() as u64;
     stats.bytes_sent += write_msgs(&mut send, &first).await? as u64;
     // Every flight that needs an answer costs a round trip; the first one carries
@@ -227,7 +230,8 @@ pub async fn run_exchange(
         stats.messages_received += 1;
         stats.bytes_received += n as u64;
         let done = matches!(msg, ServerMsg::Done);
-        let replies = session.handle(msg)?;
+        let (s, replies) = blocking(session, move |s| s.handle(msg)).await?;
+        session = s;
         if !replies.is_empty() {
             stats.messages_sent += replies.len() as u64;
             stats.bytes_sent += write_msgs(&mut send, &replies).await? as u64;
@@ -241,6 +245,19 @@ pub async fn run_exchange(
     }
     let _ = send.finish();
     Ok((session.report().clone(), stats))
+}
+
+/// Run `f` on the session on a blocking thread and hand the session back.
+async fn blocking<T: Send + 'static>(
+    mut session: ClientSession,
+    f: impl FnOnce(&mut ClientSession) -> Result<T> + Send + 'static,
+) -> Result<(ClientSession, T)> {
+    tokio::task::spawn_blocking(move || {
+        let r = f(&mut session);
+        r.map(|t| (session, t))
+    })
+    .await
+    .map_err(|e| Error::Network(format!("sync task failed: {e}")))?
 }
 
 /// A device endpoint bound to an ephemeral local port.

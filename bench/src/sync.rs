@@ -1,0 +1,471 @@
+//! Suite `sync`: what a reconnect costs on the wire, beside per-document Automerge sync
+//! over the same documents; round trips; bytes per new survey response beside deflated
+//! JSON; server ingest with 50 devices pushing at once, beside Automerge alone.
+//!
+//! Everything runs here: a real server on 127.0.0.1 (QUIC, TLS, SQLite with
+//! synchronous=FULL), real device stores. Wire bytes are protocol frames (what the
+//! goal formula counts); UDP bytes (QUIC + TLS, handshake included) are printed too.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use automerge::sync::{State as SyncState, SyncDoc};
+use automerge::{AutoCommit, Change};
+use fieldsync_core::model::{Account, Form, Response};
+use fieldsync_core::sample::{self, Rng};
+use fieldsync_core::store::{Durability, Store, StoreOptions};
+use fieldsync_core::sync::ClientConfig;
+use fieldsync_core::sync::auth::{EnrolmentLink, ServerTrust, code_hash, new_enrolment_code};
+use fieldsync_core::sync::quic;
+use fieldsync_core::{DocId, Scope, now_ms};
+use fieldsync_server::server::{RunningServer, ServerConfig, start};
+use fieldsync_server::storage::Storage;
+
+use crate::BenchResult;
+use crate::report::{Goal, Reporter};
+
+const TENANT: &str = "bench";
+const KEY: [u8; 32] = [4u8; 32];
+
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    server: Option<RunningServer>,
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new(materialize: bool) -> BenchResult<Bench> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let dir = tempfile::tempdir()?;
+        let mut cfg = ServerConfig::new(dir.path().join("server"), "127.0.0.1:0".parse()?);
+        cfg.materialize = materialize;
+        let server = rt.block_on(start(cfg))?;
+        server.storage.ensure_tenant(TENANT)?;
+        server.storage.create_scope(TENANT, "team:b")?;
+        Ok(Bench {
+            rt,
+            server: Some(server),
+            dir,
+        })
+    }
+
+    fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("server runs until drop")
+    }
+
+    fn device(&self, name: &str) -> BenchResult<(Store, quinn::Endpoint)> {
+        self.device_with(name, true)
+    }
+
+    /// A device whose user may write `team:b`, and read it when `read`.
+    fn device_with(&self, name: &str, read: bool) -> BenchResult<(Store, quinn::Endpoint)> {
+        let st = self.server().storage.clone();
+        let _ = st.create_user(TENANT, name, name);
+        st.set_grant(TENANT, name, "team:b", read, true)?;
+        let mut o = StoreOptions::new(name, name);
+        o.durability = Durability::Normal;
+        o.cache_capacity = 64;
+        let store = Store::open(self.dir.path().join(format!("{name}.db")), &KEY, o)?;
+        let code = new_enrolment_code()?;
+        let now = now_ms();
+        st.create_enrolment(
+            TENANT,
+            name,
+            code_hash(&code).ok_or("code")?,
+            now,
+            now + 3_600_000,
+        )?;
+        let link = EnrolmentLink {
+            host: "127.0.0.1".into(),
+            port: self.server().local_addr.port(),
+            server_name: "localhost".into(),
+            trust: ServerTrust::PinnedKey(self.server().identity.pin),
+            code,
+        };
+        let ep = self.rt.block_on(async { quic::client_endpoint() })?;
+        self.rt
+            .block_on(quic::enrol(&ep, &store, &link, name, name, None))?;
+        Ok((store, ep))
+    }
+
+    fn sync(&self, store: &Store, ep: &quinn::Endpoint) -> BenchResult<quic::WireStats> {
+        let (_, w) = self.rt.block_on(quic::sync_once(
+            ep,
+            store,
+            ClientConfig::default(),
+            None,
+            None,
+        ))?;
+        Ok(w)
+    }
+
+    /// Sync until nothing is pending (large first pushes take several exchanges).
+    fn sync_all(&self, store: &Store, ep: &quinn::Endpoint) -> BenchResult<()> {
+        for _ in 0..100 {
+            self.sync(store, ep)?;
+            if store.unacked_count()? == 0 {
+                return Ok(());
+            }
+        }
+        Err("could not push everything".into())
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+/// Per-document Automerge sync between two copies of each document, fresh sync states
+/// (a reconnect): messages and bytes until both sides are quiet.
+fn automerge_per_doc_sync(pairs: &mut [(AutoCommit, AutoCommit)]) -> (u64, u64) {
+    let (mut msgs, mut bytes) = (0u64, 0u64);
+    for (a, b) in pairs.iter_mut() {
+        let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+        for _ in 0..50 {
+            let mut moved = false;
+            if let Some(m) = a.sync().generate_sync_message(&mut sa) {
+                let enc = m.clone().encode();
+                msgs += 1;
+                bytes += enc.len() as u64;
+                b.sync().receive_sync_message(&mut sb, m).ok();
+                moved = true;
+            }
+            if let Some(m) = b.sync().generate_sync_message(&mut sb) {
+                let enc = m.clone().encode();
+                msgs += 1;
+                bytes += enc.len() as u64;
+                a.sync().receive_sync_message(&mut sa, m).ok();
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    (msgs, bytes)
+}
+
+fn doc_of(store: &Store, id: DocId) -> BenchResult<AutoCommit> {
+    let mut d = AutoCommit::new();
+    let changes: Vec<Change> = store
+        .changes_since(id, &[])?
+        .into_iter()
+        .map(Change::from_bytes)
+        .collect::<Result<_, _>>()?;
+    d.apply_changes(changes)?;
+    Ok(d)
+}
+
+fn reconnect(r: &Reporter, n: usize, k: usize) -> BenchResult<()> {
+    eprintln!("sync: reconnect with N={n}, K={k}: populating");
+    let b = Bench::new(false)?;
+    let (writer, wep) = b.device("writer")?;
+    let (reader, rep) = b.device("reader")?;
+    let s = Scope::new("team:b")?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ids.push(writer.create(
+            &s,
+            &sample::account(&format!("Account {i}"), "writer", "north/county-1"),
+        )?);
+    }
+    b.sync_all(&writer, &wep)?;
+    b.sync_all(&reader, &rep)?;
+    // K documents change elsewhere.
+    let mut new_bytes = 0usize;
+    for (j, id) in ids.iter().step_by(n / k).take(k).enumerate() {
+        writer.update::<Account>(*id, |a| {
+            a.industry = Some(format!("retail {j}"));
+            Ok(())
+        })?;
+    }
+    for p in writer.pending_changes(0, 1 << 20)? {
+        new_bytes += p.bytes.len();
+    }
+    b.sync_all(&writer, &wep)?;
+    // Baseline input: both copies of every document as they are now (the reader lacks
+    // exactly the K new changes).
+    eprintln!("sync: baseline per-document Automerge sync over {n} documents");
+    let mut pairs = Vec::with_capacity(n);
+    for id in &ids {
+        pairs.push((doc_of(&reader, *id)?, doc_of(&writer, *id)?));
+    }
+    // The reader reconnects: one exchange.
+    let t0 = Instant::now();
+    let conn = b.rt.block_on(quic::connect(
+        &rep,
+        &reader.sync_identity()?.ok_or("enrolled")?.server,
+        None,
+        Duration::from_secs(10),
+        &ClientConfig::default(),
+    ))?;
+    let (report, w) =
+        b.rt.block_on(quic::run_exchange(&conn, &reader, ClientConfig::default()))?;
+    let udp = conn.stats();
+    conn.close(0u32.into(), b"done");
+    let took = t0.elapsed();
+    if report.pulled as usize != k {
+        return Err(format!("reader pulled {} changes, expected {k}", report.pulled).into());
+    }
+    let wire = w.bytes_sent + w.bytes_received;
+    let goal = 256.0 + 1.15 * new_bytes as f64 + 16.0 * k as f64;
+    let t1 = Instant::now();
+    let (am_msgs, am_bytes) = automerge_per_doc_sync(&mut pairs);
+    let am_took = t1.elapsed();
+    let tag = format!("n{n}_k{k}");
+    r.emit(
+        &format!("reconnect_{tag}_wire_bytes"),
+        wire as f64,
+        "bytes",
+        Some(am_bytes as f64),
+        Goal::AtMost(goal.round()),
+    );
+    r.emit(
+        &format!("reconnect_{tag}_messages"),
+        (w.messages_sent + w.messages_received) as f64,
+        "messages",
+        Some(am_msgs as f64),
+        Goal::None,
+    );
+    r.emit(
+        &format!("reconnect_{tag}_new_change_bytes"),
+        new_bytes as f64,
+        "bytes",
+        None,
+        Goal::None,
+    );
+    r.emit(
+        &format!("reconnect_{tag}_udp_bytes"),
+        (udp.udp_tx.bytes + udp.udp_rx.bytes) as f64,
+        "bytes",
+        None,
+        Goal::None,
+    );
+    r.emit(
+        &format!("reconnect_{tag}_round_trips"),
+        w.round_trips as f64,
+        "round_trips",
+        None,
+        Goal::AtMost(1.0),
+    );
+    r.emit(
+        &format!("reconnect_{tag}_ms"),
+        took.as_secs_f64() * 1e3,
+        "ms",
+        Some(am_took.as_secs_f64() * 1e3),
+        Goal::None,
+    );
+    Ok(())
+}
+
+fn response_bytes(r: &Reporter, batch: usize) -> BenchResult<()> {
+    let b = Bench::new(false)?;
+    let (dev, ep) = b.device("enumerator")?;
+    let form = sample::telecom_form(1);
+    let s = Scope::new("team:b")?;
+    let form_id = dev.create(&s, &form)?;
+    b.sync_all(&dev, &ep)?;
+    let mut rng = Rng::new(42);
+    let mut json = Vec::new();
+    for i in 0..batch {
+        let resp = sample::telecom_response(
+            &mut rng,
+            form_id,
+            &form,
+            "north/county-2/district-3",
+            "enumerator",
+            1_700_000_000_000 + i as i64 * 60_000,
+        );
+        json.push(response_json(&resp));
+        dev.create(&s, &resp)?;
+    }
+    let w = b.sync(&dev, &ep)?;
+    let ours = w.bytes_sent as f64 / batch as f64;
+    let raw = serde_json::to_vec(&json)?;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&raw)?;
+    let deflated = enc.finish()?.len() as f64 / batch as f64;
+    r.emit(
+        &format!("bytes_per_response_batch{batch}"),
+        ours,
+        "bytes",
+        Some(deflated),
+        Goal::Text("<= 1.15x baseline"),
+    );
+    r.emit(
+        &format!("bytes_per_response_batch{batch}_ratio"),
+        ours / deflated,
+        "x",
+        None,
+        Goal::AtMost(1.15),
+    );
+    r.emit(
+        &format!("bytes_per_response_batch{batch}_json_raw"),
+        raw.len() as f64 / batch as f64,
+        "bytes",
+        None,
+        Goal::None,
+    );
+    Ok(())
+}
+
+/// The same answers, as the JSON a plain REST client would send.
+fn response_json(r: &Response) -> serde_json::Value {
+    use fieldsync_core::model::Answer;
+    let answers: serde_json::Map<String, serde_json::Value> = r
+        .answers
+        .iter()
+        .map(|(k, a)| {
+            let v = match a {
+                Answer::Text(t) | Answer::Choice(t) | Answer::Date(t) => serde_json::json!(t),
+                Answer::Integer(i) => serde_json::json!(i),
+                Answer::Decimal(d) => serde_json::json!(d),
+                Answer::Score(s) => serde_json::json!(s.value),
+                Answer::Choices(c) => serde_json::json!(c),
+                Answer::Geo(g) => serde_json::json!([g.lat, g.lon, g.altitude_m, g.accuracy_m]),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::json!({
+        "form_id": r.form_id, "form_version": r.form_version, "status": "complete",
+        "respondent": {"name": r.respondent.name, "phone": r.respondent.phone, "customer_id": r.respondent.customer_id,
+            "segment": r.respondent.segment.kind.as_str(), "core": r.respondent.segment.core},
+        "region": r.region, "started_at": r.started_at, "completed_at": r.completed_at, "enumerator": r.enumerator,
+        "location": r.location.map(|g| [g.lat, g.lon]), "note": r.note.as_str(), "answers": answers,
+    })
+}
+
+fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
+    eprintln!("sync: ingest — {devices} devices × {per_device} responses");
+    let b = Bench::new(false)?;
+    let form: Form = sample::telecom_form(1);
+    let s = Scope::new("team:b")?;
+    let (office, oep) = b.device("office")?;
+    let form_id = office.create(&s, &form)?;
+    b.sync_all(&office, &oep)?;
+    let mut devs = Vec::with_capacity(devices);
+    let mut all_changes: Vec<Vec<u8>> = Vec::new();
+    for d in 0..devices {
+        // Enumerators submit: they write the team scope but do not read the whole
+        // team's responses (the form reaches them in their own copy here), so the
+        // figure is the server's ingest, not 50 devices downloading each other.
+        let (store, ep) = b.device_with(&format!("enum-{d}"), false)?;
+        store.apply_changes(
+            form_id,
+            fieldsync_core::Kind::Form,
+            &s,
+            &office.changes_since(form_id, &[])?,
+            true,
+        )?;
+        let mut rng = Rng::new(d as u64);
+        for i in 0..per_device {
+            let resp = sample::telecom_response(
+                &mut rng,
+                form_id,
+                &form,
+                "south/county-1/district-1",
+                "e",
+                i as i64,
+            );
+            store.create(&s, &resp)?;
+        }
+        all_changes.extend(
+            store
+                .pending_changes(0, 1 << 20)?
+                .into_iter()
+                .map(|p| p.bytes),
+        );
+        devs.push((store, ep));
+    }
+    let total = devices * per_device;
+    let (_, before) = b.server().storage.counts(TENANT)?;
+    let t0 = Instant::now();
+    b.rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (store, ep) in &devs {
+            let (store, ep) = (store.clone(), ep.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..20 {
+                    quic::sync_once(&ep, &store, ClientConfig::default(), None, None).await?;
+                    if store.unacked_count()? == 0 {
+                        break;
+                    }
+                }
+                Ok::<(), fieldsync_core::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    })?;
+    let took = t0.elapsed();
+    let (_, after) = b.server().storage.counts(TENANT)?;
+    let committed = (after - before) as usize;
+    if committed != total {
+        return Err(format!("{committed} committed, expected {total}").into());
+    }
+    // Baseline: Automerge alone, one core, no storage: each response merged into a
+    // fresh document (what the server's merge costs per document).
+    let t1 = Instant::now();
+    for c in &all_changes {
+        let mut d = AutoCommit::new();
+        d.apply_changes(vec![Change::from_bytes(c.clone())?])?;
+    }
+    let am = all_changes.len() as f64 / t1.elapsed().as_secs_f64();
+    let rate = total as f64 / took.as_secs_f64();
+    r.emit(
+        &format!("ingest_{devices}_devices_responses_per_s"),
+        rate,
+        "responses/s",
+        Some(am),
+        Goal::Text(">= 20000"),
+    );
+    eprintln!("sync: {total} responses from {devices} devices committed in {took:?}");
+    // The merged view follows the log: how fast it catches up (single thread).
+    let merged = {
+        let mut o = StoreOptions::new("server", "server");
+        o.durability = Durability::Normal;
+        o.cache_capacity = 1024;
+        Store::open(b.dir.path().join("merged-bench.db"), &KEY, o)?
+    };
+    let t2 = Instant::now();
+    let mut applied = 0;
+    loop {
+        let n = fieldsync_server::materialize::catch_up(&*b.server().storage, &merged, 5000)?;
+        if n == 0 {
+            break;
+        }
+        applied += n;
+    }
+    r.emit(
+        "materialize_changes_per_s",
+        applied as f64 / t2.elapsed().as_secs_f64(),
+        "changes/s",
+        Some(am),
+        Goal::None,
+    );
+    Ok(())
+}
+
+/// Run the suite.
+pub fn run() -> BenchResult<()> {
+    let r = Reporter::new("sync");
+    let quick = std::env::var("FIELDSYNC_BENCH_QUICK").is_ok();
+    reconnect(&r, 2_000, 20)?;
+    if !quick {
+        reconnect(&r, 20_000, 20)?;
+    }
+    response_bytes(&r, 20)?;
+    response_bytes(&r, 100)?;
+    ingest(&r, 50, if quick { 40 } else { 400 })?;
+    Ok(())
+}
