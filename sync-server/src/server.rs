@@ -497,6 +497,20 @@ async fn live(
 ) -> Result<(), SessionError> {
     let mut rx = shared.notify.subscribe();
     let readable: std::collections::HashSet<String> = peer.readable.iter().cloned().collect();
+    // Acknowledge the subscription once listening: the device syncs once more on it, so
+    // a commit that landed between its last exchange and this point is not missed.
+    let storage = shared.storage.clone();
+    let tenant = peer.tenant.clone();
+    let position = tokio::task::spawn_blocking(move || storage.watermark(&tenant))
+        .await
+        .map_err(|_| SessionError::Protocol("watermark task failed".into()))??;
+    let ack = ServerMsg::ScopesChanged(ScopesChanged {
+        scopes: peer.readable.clone(),
+        position,
+    });
+    write_msgs(&mut send, &[ack])
+        .await
+        .map_err(|e| SessionError::Protocol(e.to_string()))?;
     let mut closed = Box::pin(async move {
         let mut buf = [0u8; 64];
         while let Ok(Some(_)) = recv.read(&mut buf).await {}

@@ -62,10 +62,16 @@ fn scopes_changed_wakes_a_connected_device() {
 
     // A change in a scope A cannot read does not wake it. (Let the exchange that pulled
     // the change finish and be counted first.)
-    wait_for("live exchange counted", Duration::from_secs(10), || {
-        agent.status().unwrap().exchanges >= 2
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the agent is quiet (no exchange for 400 ms) before counting.
+    let mut last = agent.status().unwrap().exchanges;
+    loop {
+        std::thread::sleep(Duration::from_millis(400));
+        let now = agent.status().unwrap().exchanges;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     let before = agent.status().unwrap().exchanges;
     b.store
         .create(&scope("team:south"), &sample::account("South", "wang", "s"))
