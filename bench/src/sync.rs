@@ -435,6 +435,7 @@ fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
     if committed != total {
         return Err(format!("{committed} committed, expected {total}").into());
     }
+    let server_only = ingest_server_only(&b, devices, per_device, form_id, &office)?;
     // Baseline: Automerge alone, one core, no storage: each response merged into a
     // fresh document (what the server's merge costs per document).
     let t1 = Instant::now();
@@ -452,6 +453,13 @@ fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
         Goal::Text(">= 20000"),
     );
     eprintln!("sync: {total} responses from {devices} devices committed in {took:?}");
+    r.emit(
+        &format!("ingest_{devices}_devices_server_only_responses_per_s"),
+        server_only,
+        "responses/s",
+        Some(am),
+        Goal::Text(">= 20000"),
+    );
     // The merged view follows the log: how fast it catches up (single thread).
     let merged = {
         let mut o = StoreOptions::new("server", "server");
@@ -478,16 +486,119 @@ fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
     Ok(())
 }
 
+/// Server ingest without the devices' own work on this machine: each of `devices`
+/// fresh devices connects and authenticates, its push frames are encoded in advance,
+/// then the clock runs from the first byte sent to the last acknowledgement received.
+fn ingest_server_only(
+    b: &Bench,
+    devices: usize,
+    per_device: usize,
+    form_id: DocId,
+    office: &Store,
+) -> BenchResult<f64> {
+    use fieldsync_core::sync::wire::{self, ServerMsg};
+    let form: Form = sample::telecom_form(1);
+    let s = Scope::new("team:b")?;
+    let mut prepared = Vec::new();
+    for d in 0..devices {
+        let (store, ep) = b.device_with(&format!("raw-{d}"), false)?;
+        store.apply_changes(
+            form_id,
+            fieldsync_core::Kind::Form,
+            &s,
+            &office.changes_since(form_id, &[])?,
+            true,
+        )?;
+        let mut rng = Rng::new(1000 + d as u64);
+        for i in 0..per_device {
+            store.create(
+                &s,
+                &sample::telecom_response(
+                    &mut rng,
+                    form_id,
+                    &form,
+                    "south/county-1/district-1",
+                    "e",
+                    i as i64,
+                ),
+            )?;
+        }
+        let server = store.sync_identity()?.ok_or("enrolled")?.server;
+        let conn = b.rt.block_on(quic::connect(
+            &ep,
+            &server,
+            None,
+            Duration::from_secs(10),
+            &ClientConfig::default(),
+        ))?;
+        let exp = quic::exporter(&conn)?;
+        let mut session = fieldsync_core::sync::ClientSession::new(
+            store.clone(),
+            ClientConfig {
+                push_window: 64,
+                ..ClientConfig::default()
+            },
+        );
+        let msgs = session.start(&exp)?;
+        let pushes = msgs
+            .iter()
+            .filter(|m| matches!(m, fieldsync_core::sync::wire::ClientMsg::Push(_)))
+            .count();
+        let frames: Vec<u8> = msgs.iter().flat_map(wire::encode).collect();
+        prepared.push((conn, frames, pushes));
+    }
+    let t0 = Instant::now();
+    b.rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (conn, frames, pushes) in prepared {
+            tasks.push(tokio::spawn(async move {
+                let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                send.write_all(&frames).await.map_err(|e| e.to_string())?;
+                let mut acked = 0;
+                while acked < pushes {
+                    match quic::read_msg::<ServerMsg>(&mut recv)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some((ServerMsg::PushAck(a), _)) if a.rejected.is_empty() => acked += 1,
+                        Some((ServerMsg::PushAck(a), _)) => {
+                            return Err(format!("rejected: {:?}", a.rejected[0].reason));
+                        }
+                        Some(_) => {}
+                        None => return Err("stream ended".to_string()),
+                    }
+                }
+                conn.close(0u32.into(), b"done");
+                Ok::<(), String>(())
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    })?;
+    Ok((devices * per_device) as f64 / t0.elapsed().as_secs_f64())
+}
+
 /// Run the suite.
 pub fn run() -> BenchResult<()> {
     let r = Reporter::new("sync");
     let quick = std::env::var("FIELDSYNC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    reconnect(&r, 2_000, 20)?;
-    if !quick {
-        reconnect(&r, 20_000, 20)?;
+    // FIELDSYNC_BENCH_ONLY=reconnect|bytes|ingest runs one part.
+    let only = std::env::var("FIELDSYNC_BENCH_ONLY").unwrap_or_default();
+    let part = |p: &str| only.is_empty() || only == p;
+    if part("reconnect") {
+        reconnect(&r, 2_000, 20)?;
+        if !quick {
+            reconnect(&r, 20_000, 20)?;
+        }
     }
-    response_bytes(&r, 20)?;
-    response_bytes(&r, 100)?;
-    ingest(&r, 50, if quick { 40 } else { 400 })?;
+    if part("bytes") {
+        response_bytes(&r, 20)?;
+        response_bytes(&r, 100)?;
+    }
+    if part("ingest") {
+        ingest(&r, 50, if quick { 40 } else { 400 })?;
+    }
     Ok(())
 }
