@@ -168,8 +168,10 @@ pub struct GeoPoint {
     /// Degrees east.
     pub lon: f64,
     /// Metres above sea level.
+    #[uniffi(default)]
     pub altitude_m: Option<f64>,
     /// Accuracy in metres.
+    #[uniffi(default)]
     pub accuracy_m: Option<f64>,
 }
 impl From<m::GeoPoint> for GeoPoint {
@@ -203,6 +205,7 @@ pub struct Score {
     /// Scale maximum.
     pub max: i64,
     /// Dimension measured.
+    #[uniffi(default)]
     pub dimension: Option<Dimension>,
 }
 impl From<m::Score> for Score {
@@ -232,8 +235,10 @@ pub struct Segment {
     /// Kind.
     pub kind: SegmentKind,
     /// Spend tier.
+    #[uniffi(default)]
     pub value_tier: Option<ValueTier>,
     /// Core customer.
+    #[uniffi(default)]
     pub core: bool,
 }
 impl From<m::Segment> for Segment {
@@ -285,14 +290,19 @@ pub struct Question {
     /// Label.
     pub label: String,
     /// Hint.
+    #[uniffi(default)]
     pub hint: Option<String>,
     /// Required before completion.
+    #[uniffi(default)]
     pub required: bool,
     /// Dimension (scores).
+    #[uniffi(default)]
     pub dimension: Option<Dimension>,
     /// Scale (scores; default 1–10).
+    #[uniffi(default)]
     pub scale: Option<Scale>,
     /// Choices (selects).
+    #[uniffi(default)]
     pub choices: Vec<Choice>,
 }
 
@@ -306,10 +316,13 @@ pub struct Form {
     /// Title.
     pub title: String,
     /// Questions in order.
+    #[uniffi(default)]
     pub questions: Vec<Question>,
     /// Published (then immutable).
+    #[uniffi(default)]
     pub published: bool,
     /// Published at (ms).
+    #[uniffi(default)]
     pub published_at: Option<Timestamp>,
 }
 
@@ -464,10 +477,13 @@ impl From<Answer> for m::Answer {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Respondent {
     /// Name.
+    #[uniffi(default)]
     pub name: Option<String>,
     /// Phone.
+    #[uniffi(default)]
     pub phone: Option<String>,
     /// Customer id.
+    #[uniffi(default)]
     pub customer_id: Option<String>,
     /// Segment.
     pub segment: Segment,
@@ -479,8 +495,10 @@ pub struct ReviewEntry {
     /// Unique id.
     pub id: String,
     /// Status set, if any.
+    #[uniffi(default)]
     pub decision: Option<ResponseStatus>,
     /// Comment.
+    #[uniffi(default)]
     pub comment: Option<String>,
     /// Reviewer.
     pub by: String,
@@ -500,10 +518,13 @@ pub struct FollowUp {
     /// Call, visit…
     pub channel: String,
     /// New score 1–10.
+    #[uniffi(default)]
     pub score: Option<i64>,
     /// Outcome.
+    #[uniffi(default)]
     pub outcome: Option<String>,
     /// Explain rather than repair.
+    #[uniffi(default)]
     pub explain_only: bool,
 }
 
@@ -521,20 +542,26 @@ pub struct Response {
     /// Region path.
     pub region: String,
     /// Answers by question id.
+    #[uniffi(default)]
     pub answers: HashMap<String, Answer>,
     /// Where.
+    #[uniffi(default)]
     pub location: Option<GeoPoint>,
     /// Started (ms).
     pub started_at: Timestamp,
     /// Completed (ms).
+    #[uniffi(default)]
     pub completed_at: Option<Timestamp>,
     /// Enumerator.
     pub enumerator: String,
     /// Note (collaborative text: edits merge).
+    #[uniffi(default = "")]
     pub note: String,
     /// Review trail.
+    #[uniffi(default)]
     pub review: Vec<ReviewEntry>,
     /// Follow-ups.
+    #[uniffi(default)]
     pub follow_ups: Vec<FollowUp>,
 }
 
@@ -668,10 +695,13 @@ pub struct Contact {
     /// Name.
     pub name: String,
     /// Role.
+    #[uniffi(default)]
     pub role: Option<String>,
     /// Phone.
+    #[uniffi(default)]
     pub phone: Option<String>,
     /// E-mail.
+    #[uniffi(default)]
     pub email: Option<String>,
 }
 
@@ -683,20 +713,26 @@ pub struct Account {
     /// Segment.
     pub segment: SegmentKind,
     /// Industry.
+    #[uniffi(default)]
     pub industry: Option<String>,
     /// Size band.
+    #[uniffi(default)]
     pub size: Option<String>,
     /// Region path.
     pub region: String,
     /// Value tier.
+    #[uniffi(default)]
     pub value_tier: Option<ValueTier>,
     /// Core customer.
+    #[uniffi(default)]
     pub core: bool,
     /// Contacts.
+    #[uniffi(default)]
     pub contacts: Vec<Contact>,
     /// Owning account manager.
     pub owner: String,
     /// Co-owners.
+    #[uniffi(default)]
     pub co_owners: Vec<String>,
 }
 impl From<m::Account> for Account {
@@ -760,6 +796,7 @@ pub struct CheckPoint {
     /// When (ms).
     pub at: Timestamp,
     /// Where.
+    #[uniffi(default)]
     pub location: Option<GeoPoint>,
 }
 
@@ -767,16 +804,22 @@ pub struct CheckPoint {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, uniffi::Record)]
 pub struct DimensionScores {
     /// Service.
+    #[uniffi(default)]
     pub service: Option<i64>,
     /// Product.
+    #[uniffi(default)]
     pub product: Option<i64>,
     /// Price.
+    #[uniffi(default)]
     pub price: Option<i64>,
     /// Network.
+    #[uniffi(default)]
     pub network: Option<i64>,
     /// Care.
+    #[uniffi(default)]
     pub care: Option<i64>,
     /// Overall.
+    #[uniffi(default)]
     pub overall: Option<i64>,
 }
 
@@ -786,14 +829,17 @@ pub struct Commitment {
     /// Unique id.
     pub id: String,
     /// What.
+    #[uniffi(default = "")]
     pub description: String,
     /// Who promised.
     pub owner: String,
     /// Due (ms).
     pub due_at: Timestamp,
     /// Done (ms).
+    #[uniffi(default)]
     pub done_at: Option<Timestamp>,
     /// A refund or credit.
+    #[uniffi(default)]
     pub refund: bool,
 }
 
@@ -803,8 +849,10 @@ pub struct VisitIssue {
     /// Unique id.
     pub id: String,
     /// What.
+    #[uniffi(default = "")]
     pub description: String,
     /// Case opened for it.
+    #[uniffi(default)]
     pub case_id: Option<String>,
 }
 
@@ -820,20 +868,28 @@ pub struct Visit {
     /// Planned (ms).
     pub planned_at: Timestamp,
     /// Attendees.
+    #[uniffi(default)]
     pub attendees: Vec<String>,
     /// Check-in.
+    #[uniffi(default)]
     pub check_in: Option<CheckPoint>,
     /// Check-out.
+    #[uniffi(default)]
     pub check_out: Option<CheckPoint>,
     /// Notes (collaborative text: concurrent edits merge).
+    #[uniffi(default = "")]
     pub notes: String,
     /// Scores.
+    #[uniffi(default)]
     pub scores: DimensionScores,
     /// Issues.
+    #[uniffi(default)]
     pub issues: Vec<VisitIssue>,
     /// Commitments.
+    #[uniffi(default)]
     pub commitments: Vec<Commitment>,
     /// Cancelled.
+    #[uniffi(default)]
     pub cancelled: bool,
 }
 
@@ -961,6 +1017,7 @@ pub struct Dispatch {
     /// Department.
     pub department: String,
     /// Ticket reference.
+    #[uniffi(default)]
     pub ticket: Option<String>,
     /// When (ms).
     pub at: Timestamp,
@@ -985,6 +1042,7 @@ pub struct StageEntry {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Case {
     /// Account record id.
+    #[uniffi(default)]
     pub account_id: Option<String>,
     /// Customer id.
     pub customer_id: String,
@@ -999,24 +1057,34 @@ pub struct Case {
     /// Received (ms).
     pub received_at: Timestamp,
     /// Current stage deadline (ms).
+    #[uniffi(default)]
     pub stage_deadline: Option<Timestamp>,
     /// First response (ms).
+    #[uniffi(default)]
     pub first_response_at: Option<Timestamp>,
     /// What the customer said (collaborative text).
+    #[uniffi(default = "")]
     pub description: String,
     /// Dispatches.
+    #[uniffi(default)]
     pub dispatches: Vec<Dispatch>,
     /// Resolution.
+    #[uniffi(default)]
     pub resolution: Option<String>,
     /// Follow-up score 1–10.
+    #[uniffi(default)]
     pub follow_up_score: Option<i64>,
     /// Root cause.
+    #[uniffi(default)]
     pub root_cause: Option<String>,
     /// Closed (ms).
+    #[uniffi(default)]
     pub closed_at: Option<Timestamp>,
     /// Stage history.
+    #[uniffi(default)]
     pub stage_log: Vec<StageEntry>,
     /// Source response or visit.
+    #[uniffi(default)]
     pub source_id: Option<String>,
 }
 
@@ -1077,10 +1145,13 @@ pub struct NewCase {
     /// When (ms).
     pub received_at: Timestamp,
     /// What the customer said.
+    #[uniffi(default = "")]
     pub description: String,
     /// Account record id, for enterprise complaints.
+    #[uniffi(default)]
     pub account_id: Option<String>,
     /// The response or visit it came from.
+    #[uniffi(default)]
     pub source_id: Option<String>,
 }
 
@@ -1119,6 +1190,7 @@ pub struct Conflict {
     /// The value shown everywhere (JSON).
     pub winner_json: String,
     /// The values that lost (JSON).
+    #[uniffi(default)]
     pub others_json: Vec<String>,
 }
 
@@ -1128,12 +1200,15 @@ pub struct HistoryEntry {
     /// Change hash.
     pub change: String,
     /// Device, if known here.
+    #[uniffi(default)]
     pub device_id: Option<String>,
     /// User, if known here.
+    #[uniffi(default)]
     pub user_id: Option<String>,
     /// When (ms, by the writer's clock).
     pub time: Timestamp,
     /// Fields written.
+    #[uniffi(default)]
     pub fields: Vec<String>,
 }
 impl From<s::HistoryEntry> for HistoryEntry {
@@ -1154,22 +1229,31 @@ impl From<s::HistoryEntry> for HistoryEntry {
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
 pub struct ResponseFilter {
     /// Form version record id.
+    #[uniffi(default)]
     pub form_id: Option<String>,
     /// Status.
+    #[uniffi(default)]
     pub status: Option<ResponseStatus>,
     /// Region or a region above it.
+    #[uniffi(default)]
     pub region: Option<String>,
     /// Segment.
+    #[uniffi(default)]
     pub segment: Option<SegmentKind>,
     /// Core customers only / ordinary only.
+    #[uniffi(default)]
     pub core: Option<bool>,
     /// Overall band.
+    #[uniffi(default)]
     pub band: Option<Band>,
     /// Started at or after (ms).
+    #[uniffi(default)]
     pub started_from: Option<Timestamp>,
     /// Started before (ms).
+    #[uniffi(default)]
     pub started_before: Option<Timestamp>,
     /// Enumerator.
+    #[uniffi(default)]
     pub enumerator: Option<String>,
 }
 
@@ -1185,16 +1269,20 @@ pub struct ResponseSummary {
     /// Segment name.
     pub segment: String,
     /// Core customer.
+    #[uniffi(default)]
     pub core: bool,
     /// Overall score on 1–10.
+    #[uniffi(default)]
     pub overall: Option<f64>,
     /// Band name.
+    #[uniffi(default)]
     pub band: Option<String>,
     /// Started (ms).
     pub started_at: Timestamp,
     /// Enumerator.
     pub enumerator: String,
     /// Respondent name.
+    #[uniffi(default)]
     pub respondent_name: Option<String>,
     /// Conflicted fields.
     pub conflicts: u32,
@@ -1204,8 +1292,10 @@ pub struct ResponseSummary {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ResponsePage {
     /// Rows.
+    #[uniffi(default)]
     pub items: Vec<ResponseSummary>,
     /// Pass back for the next page.
+    #[uniffi(default)]
     pub next: Option<String>,
 }
 
@@ -1254,6 +1344,7 @@ pub struct VisitSummary {
     /// Record id.
     pub id: String,
     /// Account record id.
+    #[uniffi(default)]
     pub account_id: Option<String>,
     /// Owner.
     pub owner: String,
@@ -1271,8 +1362,10 @@ pub struct VisitSummary {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct VisitPage {
     /// Rows.
+    #[uniffi(default)]
     pub items: Vec<VisitSummary>,
     /// Next page token.
+    #[uniffi(default)]
     pub next: Option<String>,
 }
 
@@ -1288,8 +1381,10 @@ pub struct OpenCommitment {
     /// Due (ms).
     pub due_at: Timestamp,
     /// A refund or credit.
+    #[uniffi(default)]
     pub refund: bool,
     /// What.
+    #[uniffi(default = "")]
     pub description: String,
 }
 
@@ -1307,6 +1402,7 @@ pub struct CaseSummary {
     /// Received (ms).
     pub received_at: Timestamp,
     /// Deadline (ms).
+    #[uniffi(default)]
     pub stage_deadline: Option<Timestamp>,
 }
 
@@ -1320,6 +1416,7 @@ pub struct FormSummary {
     /// Version.
     pub version: i64,
     /// Published.
+    #[uniffi(default)]
     pub published: bool,
     /// Title.
     pub title: String,
@@ -1335,6 +1432,7 @@ pub struct AccountSummary {
     /// Region.
     pub region: String,
     /// Core.
+    #[uniffi(default)]
     pub core: bool,
     /// Owner.
     pub owner: String,
@@ -1352,10 +1450,12 @@ pub struct SyncReport {
     /// Already held by the server.
     pub duplicates: u64,
     /// Refused (they stay on the device): (record id, reason).
+    #[uniffi(default)]
     pub rejected: Vec<RejectedChange>,
     /// Changes received.
     pub pulled: u64,
     /// Records that received changes.
+    #[uniffi(default)]
     pub changed_ids: Vec<String>,
     /// Records reconciled by repair.
     pub repaired: u64,
@@ -1380,12 +1480,16 @@ pub struct RejectedChange {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {
     /// Background sync on.
+    #[uniffi(default)]
     pub background: bool,
     /// Connected now.
+    #[uniffi(default)]
     pub connected: bool,
     /// Last success (ms).
+    #[uniffi(default)]
     pub last_sync_at: Option<Timestamp>,
     /// Last error.
+    #[uniffi(default)]
     pub last_error: Option<String>,
     /// Changes waiting for the server.
     pub pending_changes: u64,
