@@ -332,18 +332,18 @@ impl FieldStore {
     // ----- cases -----------------------------------------------------------------------
 
     /// Open a complaint; it starts as `Received` with its first deadline. Returns its id.
-    pub fn create_case(&self, scope_name: String, case: NewCase) -> Result<String> {
+    pub fn create_case(&self, scope_name: String, new_case: NewCase) -> Result<String> {
         guard(|| {
             let mut c = m::Case::received(
-                case.customer_id,
-                case.category.into(),
-                case.severity.into(),
-                case.owner,
-                case.received_at,
-                &case.description,
+                new_case.customer_id,
+                new_case.category.into(),
+                new_case.severity.into(),
+                new_case.owner,
+                new_case.received_at,
+                &new_case.description,
             );
-            c.account_id = case.account_id;
-            c.source_id = case.source_id;
+            c.account_id = new_case.account_id;
+            c.source_id = new_case.source_id;
             Ok(self.inner.create(&scope(&scope_name)?, &c)?.to_string())
         })
     }
@@ -354,10 +354,10 @@ impl FieldStore {
     }
 
     /// Edit a case's fields (not its stage).
-    pub fn update_case(&self, id: String, case: Case) -> Result<bool> {
+    pub fn update_case(&self, id: String, value: Case) -> Result<bool> {
         guard(|| {
             Ok(self.inner.update::<m::Case>(parse_id(&id)?, |c| {
-                apply_case(c, case);
+                apply_case(c, value);
                 Ok(())
             })?)
         })
