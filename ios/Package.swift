@@ -1,8 +1,13 @@
 // swift-tools-version:5.9
-// The fieldsync Swift package: the generated UniFFI bindings (FieldSyncFFI), the Rust
-// library as an XCFramework (FieldSyncFFIC), and an idiomatic facade (FieldSync).
-// scripts/build-xcframework.sh builds FieldSyncFFI.xcframework and copies the generated
-// Swift into Sources/FieldSyncFFI/ (both build outputs, not committed).
+// The fieldsync Swift package:
+// - FieldSyncFFIC: the Rust library (libfieldsync_ffi.a for iOS devices, the iOS simulator
+//   and macOS) with its C header and module map, as FieldSyncFFI.xcframework;
+// - FieldSyncFFI: the Swift bindings UniFFI generates (Sources/FieldSyncFFI/FieldSyncFFI.swift);
+// - FieldSync: the Swift facade apps import (FieldSyncStore, Sync).
+// The XCFramework and the generated FieldSyncFFI.swift are build outputs, not committed:
+// ios/scripts/build-xcframework.sh (macOS with Xcode) builds the libraries, generates the
+// bindings from the host library with uniffi-bindgen, copies FieldSyncFFI.swift into
+// Sources/FieldSyncFFI/ and creates the XCFramework. Run it before `swift build`.
 import PackageDescription
 
 let package = Package(
@@ -13,13 +18,19 @@ let package = Package(
     ],
     targets: [
         .binaryTarget(name: "FieldSyncFFIC", path: "FieldSyncFFI.xcframework"),
-        .target(name: "FieldSyncFFI", dependencies: ["FieldSyncFFIC"], path: "Sources/FieldSyncFFI"),
+        .target(
+            name: "FieldSyncFFI",
+            dependencies: ["FieldSyncFFIC"],
+            path: "Sources/FieldSyncFFI",
+            exclude: ["README.md"]
+        ),
         .target(name: "FieldSync", dependencies: ["FieldSyncFFI"], path: "Sources/FieldSync"),
+        // The scenarios find ffi/tests/golden from their source path (or FIELDSYNC_GOLDEN_DIR)
+        // and the sync server from FIELDSYNC_TEST_LINKS; see ios/README.md.
         .testTarget(
             name: "FieldSyncTests",
             dependencies: ["FieldSync", "FieldSyncFFI"],
-            path: "Tests/FieldSyncTests",
-            resources: [.copy("../../../ffi/tests/golden")]
+            path: "Tests/FieldSyncTests"
         ),
     ]
 )

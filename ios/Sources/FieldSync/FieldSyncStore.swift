@@ -1,4 +1,4 @@
-// The Swift face of a device store: Swift names, `Data` keys, change streams.
+// The Swift face of a device store: Swift names, `Data` keys, change listeners and streams.
 // A thin adapter over the generated `FieldStore`: every rule lives in the Rust core.
 import Foundation
 #if canImport(FieldSyncFFI)
@@ -15,27 +15,6 @@ public struct StoreChange: Sendable, Equatable {
     public var isRemote: Bool { origin == .remote }
 }
 
-/// Keeps a change listener registered until `cancel()` or deinit.
-public final class ListenerToken: @unchecked Sendable {
-    private let cancelAction: () -> Void
-    private var cancelled = false
-    private let lock = NSLock()
-
-    init(_ cancel: @escaping () -> Void) { cancelAction = cancel }
-
-    /// Stop listening.
-    public func cancel() {
-        lock.lock()
-        defer { lock.unlock() }
-        if !cancelled {
-            cancelled = true
-            cancelAction()
-        }
-    }
-
-    deinit { cancel() }
-}
-
 final class ClosureListener: ChangeListener, @unchecked Sendable {
     private let handler: @Sendable (StoreChange) -> Void
     init(_ handler: @escaping @Sendable (StoreChange) -> Void) { self.handler = handler }
@@ -44,22 +23,28 @@ final class ClosureListener: ChangeListener, @unchecked Sendable {
     }
 }
 
-/// An open device store. Calls block: use them off the main thread. Close it when done;
-/// later calls throw `FieldsyncError.Closed`.
+/// An open device store. Calls block: use them off the main thread. `close()` when done:
+/// later calls throw `FieldsyncError.Closed`, listeners are removed and streams finish.
 public final class FieldSyncStore: @unchecked Sendable {
     /// The generated object, for anything this adapter does not wrap.
     public let ffi: FieldStore
+    private let listeners = ListenerRegistry()
 
     /// Open (or create) the store at `path`, sealed under `key` (32 bytes from the
     /// Keychain). `deviceId` and `userId` name who writes (shown in field history).
+    /// Throws `FieldsyncError.WrongKey` for another key, `.StoreMovedAside` for a damaged file.
     public static func open(path: String, key: Data, deviceId: String, userId: String) throws -> FieldSyncStore {
         FieldSyncStore(try FieldStore.open(path: path, key: key, deviceId: deviceId, userId: userId))
     }
 
     init(_ ffi: FieldStore) { self.ffi = ffi }
 
-    /// Close: running work is interrupted, everything written stays written.
-    public func close() { ffi.close() }
+    /// Close: listeners are removed, change streams finish, running work is interrupted;
+    /// everything written stays written.
+    public func close() {
+        listeners.closeAll()
+        ffi.close()
+    }
 
     // MARK: accounts
 
@@ -121,6 +106,14 @@ public final class FieldSyncStore: @unchecked Sendable {
         try ffi.createForm(scopeName: scope, form: form)
     }
 
+    /// Read a form version.
+    public func form(_ id: String) throws -> Form { try ffi.getForm(id: id) }
+
+    /// Form versions (of `formKey`, or all), newest version first.
+    public func forms(key formKey: String? = nil) throws -> [FormSummary] {
+        try ffi.listForms(formKey: formKey)
+    }
+
     /// Save a response in `scope` (validated against its form); returns its id.
     public func createResponse(_ response: Response, in scope: String) throws -> String {
         try ffi.createResponse(scopeName: scope, response: response)
@@ -129,44 +122,103 @@ public final class FieldSyncStore: @unchecked Sendable {
     /// Read a response.
     public func response(_ id: String) throws -> Response { try ffi.getResponse(id: id) }
 
+    /// Replace a response's fields (validated); returns whether anything changed.
+    @discardableResult
+    public func updateResponse(_ id: String, _ response: Response) throws -> Bool {
+        try ffi.updateResponse(id: id, response: response)
+    }
+
     /// Set one answer (validated against the form).
     public func setAnswer(response id: String, question: String, _ answer: Answer) throws {
         try ffi.setAnswer(id: id, questionId: question, answer: answer)
     }
 
-    /// Responses matching `filter`, newest first; pass `next` back for more.
+    /// Responses matching `filter`, newest first; pass `next` back as `after` for more.
     public func responses(_ filter: ResponseFilter = ResponseFilter(), limit: Int = 50, after: String? = nil) throws -> ResponsePage {
         try ffi.listResponses(filter: filter, limit: UInt32(clamping: limit), after: after)
     }
 
+    // MARK: cases
+
+    /// Open a complaint (stage `.received`); returns its id.
+    public func createCase(_ newCase: NewCase, in scope: String) throws -> String {
+        try ffi.createCase(scopeName: scope, newCase: newCase)
+    }
+
+    /// Read a case.
+    public func complaintCase(_ id: String) throws -> Case { try ffi.getCase(id: id) }
+
+    /// Edit a case's fields (not its stage); returns whether anything changed.
+    @discardableResult
+    public func updateCase(_ id: String, _ value: Case) throws -> Bool {
+        try ffi.updateCase(id: id, value: value)
+    }
+
+    /// Move a case to `stage` (legal steps only; otherwise `Validation` `illegal_transition`).
+    public func advanceCase(_ id: String, to stage: CaseStage, by: String, at: Int64) throws {
+        try ffi.advanceCase(id: id, stage: stage, by: by, at: at)
+    }
+
+    /// Cases (of `owner`; only open; only overdue at `overdueAt`).
+    public func cases(owner: String? = nil, openOnly: Bool = false, overdueAt: Int64? = nil, limit: Int = 50) throws -> [CaseSummary] {
+        try ffi.listCases(owner: owner, openOnly: openOnly, overdueAt: overdueAt, limit: UInt32(clamping: limit))
+    }
+
     // MARK: any record
+
+    /// The kind of a record: `form`, `response`, `account`, `visit` or `case`.
+    public func kind(of id: String) throws -> String { try ffi.kindOf(id: id) }
 
     /// Fields two people changed at once.
     public func conflicts(_ id: String) throws -> [Conflict] { try ffi.conflicts(id: id) }
+
+    /// Resolve the conflict at `path` with `valueJSON` (one of the values offered, or another).
+    public func resolveConflict(_ id: String, field path: String, valueJSON: String) throws {
+        try ffi.resolveConflict(id: id, fieldPath: path, valueJson: valueJSON)
+    }
 
     /// Who changed `path` (or anything under it), on which device, when.
     public func history(_ id: String, field path: String) throws -> [HistoryEntry] {
         try ffi.fieldHistory(id: id, fieldPath: path)
     }
 
+    /// Every change of a record.
+    public func history(_ id: String) throws -> [HistoryEntry] { try ffi.history(id: id) }
+
     /// Changes not yet acknowledged by the server.
-    public var pendingChanges: UInt64 { (try? ffi.pendingChanges()) ?? 0 }
+    public var pendingChanges: UInt64 {
+        get throws { try ffi.pendingChanges() }
+    }
 
     // MARK: change notifications
 
-    /// Call `handler` (on an engine thread) after every committed change, until the
-    /// token is cancelled or released.
+    /// Call `handler` (on an engine thread) after every committed change, until the token
+    /// is cancelled or released, or the store is closed.
     public func onChange(_ handler: @escaping @Sendable (StoreChange) -> Void) -> ListenerToken {
-        let handle = ffi.addChangeListener(listener: ClosureListener(handler))
-        let store = ffi
-        return ListenerToken { store.removeChangeListener(handle: handle) }
+        listen(handler, onCancel: {})
     }
 
-    /// Every committed change, as an async stream; stops listening when the stream ends.
+    /// Every committed change, as an async stream. Listening stops when the consuming
+    /// task is cancelled or the stream is released; the stream finishes on `close()`.
     public func changes() -> AsyncStream<StoreChange> {
         AsyncStream { continuation in
-            let token = onChange { continuation.yield($0) }
+            let token = listen({ continuation.yield($0) }, onCancel: { continuation.finish() })
             continuation.onTermination = { _ in token.cancel() }
         }
+    }
+
+    private func listen(_ handler: @escaping @Sendable (StoreChange) -> Void,
+                        onCancel: @escaping () -> Void) -> ListenerToken {
+        let store = ffi
+        let registry = listeners
+        let token = listeners.add { key in
+            let handle = store.addChangeListener(listener: ClosureListener(handler))
+            return ListenerToken {
+                store.removeChangeListener(handle: handle)
+                registry.remove(key)
+                onCancel()
+            }
+        }
+        return token ?? .cancelled(onCancel)
     }
 }

@@ -41,6 +41,8 @@ final class ProgressFanOut: SyncProgressListener, @unchecked Sendable {
 }
 
 /// Syncs one store with its server. Calls block: use them off the main thread.
+/// Releasing it stops background sync. Progress goes to `onSync`/`events()` (this
+/// wrapper owns the client's progress listener: do not replace it through `ffi`).
 public final class Sync: @unchecked Sendable {
     /// The generated object.
     public let ffi: SyncClient
@@ -65,7 +67,8 @@ public final class Sync: @unchecked Sendable {
     /// Keep syncing in the background: stay connected, sync when the server says
     /// something changed, shortly after local writes, and every `interval` seconds.
     public func startBackground(interval: TimeInterval) {
-        ffi.startBackground(intervalSeconds: UInt32(clamping: Int(interval.rounded())))
+        let seconds = interval.isFinite ? UInt32(clamping: Int64(max(1, min(interval.rounded(), Double(UInt32.max))))) : UInt32.max
+        ffi.startBackground(intervalSeconds: seconds)
     }
 
     /// Stop background sync.
@@ -81,7 +84,8 @@ public final class Sync: @unchecked Sendable {
         return ListenerToken { fan.remove(id) }
     }
 
-    /// Every sync, as an async stream.
+    /// Every sync, as an async stream; listening stops when the consuming task is
+    /// cancelled or the stream is released.
     public func events() -> AsyncStream<SyncEvent> {
         AsyncStream { continuation in
             let token = onSync { continuation.yield($0) }

@@ -18,10 +18,22 @@ func check(_ ok: @autoclosure () throws -> Bool, _ what: String, file: String = 
 
 let testKey = Data(repeating: 7, count: 32)
 
+/// A fresh folder under the temporary directory (test-linux points TMPDIR at its own
+/// work folder, removed afterwards); `removeDir` it when done.
 func tempDir() -> String {
     let d = NSTemporaryDirectory() + "fieldsync-swift-\(UUID().uuidString)"
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
     return d
+}
+
+func removeDir(_ d: String) { try? FileManager.default.removeItem(atPath: d) }
+
+/// ffi/tests/golden: FIELDSYNC_GOLDEN_DIR (test-linux copies it into the chroot), else found
+/// from this source file (swift test / Xcode on a Mac; the simulator sees the host's files).
+func goldenDir(_ file: StaticString = #filePath) -> String {
+    if let d = ProcessInfo.processInfo.environment["FIELDSYNC_GOLDEN_DIR"], !d.isEmpty { return d }
+    return URL(fileURLWithPath: "\(file)").deletingLastPathComponent()
+        .appendingPathComponent("../../../ffi/tests/golden").standardizedFileURL.path
 }
 
 func sampleAccount(_ name: String, owner: String) -> Account {
@@ -69,17 +81,40 @@ func waitUntil(_ seconds: Double, _ cond: () throws -> Bool) rethrows -> Bool {
     return try cond()
 }
 
+/// `waitUntil` for async code (does not block the calling thread).
+func eventually(_ seconds: Double, _ cond: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try cond() { return true }
+        try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return try cond()
+}
+
+struct Scenario: Sendable {
+    let name: String
+    let run: @Sendable () async throws -> Void
+    init(_ name: String, _ run: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.run = run
+    }
+}
+
 enum Scenarios {
-    static let all: [(String, () throws -> Void)] = [
-        ("records, lists and change callbacks", recordsListsAndCallbacks),
-        ("typed errors", typedErrors),
-        ("panic arrives as an error", panicArrivesAsError),
-        ("golden store from Rust", goldenStore),
-        ("two clients sync through a real server", twoClientsSync),
+    /// Every scenario, in order (the Linux runner runs these; FieldSyncTests has one case each).
+    static let all: [Scenario] = [
+        Scenario("records, lists and change callbacks") { try recordsListsAndCallbacks() },
+        Scenario("change stream, listener release and close") { try await changeStreamAndClose() },
+        Scenario("typed errors") { try typedErrors() },
+        Scenario("panic arrives as an error") { try panicArrivesAsError() },
+        Scenario("golden store from Rust") { try goldenStore() },
+        Scenario("two clients sync through a real server") { try twoClientsSync() },
     ]
 
     static func recordsListsAndCallbacks() throws {
-        let s = try FieldSyncStore.open(path: tempDir() + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
+        let dir = tempDir()
+        defer { removeDir(dir) }
+        let s = try FieldSyncStore.open(path: dir + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
         defer { s.close() }
         let events = Box<[StoreChange]>([])
         let token = s.onChange { c in events.with { $0.append(c) } }
@@ -104,8 +139,57 @@ enum Scenarios {
         try check(events.with { $0.count } == before, "a cancelled listener hears nothing")
     }
 
+    /// The AsyncStream adapter, a token released without cancel(), and close() ending
+    /// every listener and stream.
+    static func changeStreamAndClose() async throws {
+        let dir = tempDir()
+        defer { removeDir(dir) }
+        let s = try FieldSyncStore.open(path: dir + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
+        defer { s.close() }
+        let received = Box<[StoreChange]>([])
+        let ended = Box(false)
+        let consumer = Task {
+            for await c in s.changes() { received.with { $0.append(c) } }
+            ended.with { $0 = true }
+        }
+        // A stream whose consuming task is cancelled stops listening.
+        let cancelled = Task { for await _ in s.changes() {} }
+        cancelled.cancel()
+        _ = await cancelled.value
+        // A token released without cancel() unregisters its listener.
+        let heard = Box(0)
+        let acc: String
+        do {
+            let token = s.onChange { _ in heard.with { $0 += 1 } }
+            acc = try s.createAccount(sampleAccount("One", owner: "swift-user"), in: "account:acme")
+            let ok = await eventually(5) { heard.with { $0 } >= 1 }
+            try check(ok, "the closure listener heard the change")
+            withExtendedLifetime(token) {}
+        }
+        let streamed = await eventually(5) { received.with { $0.contains { $0.ids.contains(acc) } } }
+        try check(streamed, "the stream delivered the change")
+        let heardBefore = heard.with { $0 }
+        let vid = try s.createVisit(sampleVisit(account: acc, owner: "swift-user", notes: "x"), in: "account:acme")
+        let local = await eventually(5) { received.with { $0.contains { $0.ids.contains(vid) && $0.origin == .local } } }
+        try check(local, "the stream delivered the visit as a local change")
+        try check(heard.with { $0 } == heardBefore, "a released token hears nothing")
+        // close() cancels live tokens and finishes streams.
+        let live = s.onChange { _ in }
+        s.close()
+        let finished = await eventually(5) { ended.with { $0 } }
+        try check(finished, "close() finished the stream")
+        try check(live.isCancelled, "close() cancelled the live token")
+        try check(s.onChange { _ in }.isCancelled, "no listener is registered after close()")
+        var afterClose = s.changes().makeAsyncIterator()
+        let next = await afterClose.next()
+        try check(next == nil, "a stream made after close() is already finished")
+        _ = await consumer.value
+    }
+
     static func typedErrors() throws {
-        let path = tempDir() + "/s.db"
+        let dir = tempDir()
+        defer { removeDir(dir) }
+        let path = dir + "/s.db"
         let s = try FieldSyncStore.open(path: path, key: testKey, deviceId: "swift-dev", userId: "swift-user")
         let acc = try s.createAccount(sampleAccount("Acme", owner: "swift-user"), in: "account:acme")
         var bad = sampleVisit(account: acc, owner: "swift-user", notes: "")
@@ -136,20 +220,23 @@ enum Scenarios {
     }
 
     static func panicArrivesAsError() throws {
-        let s = try FieldSyncStore.open(path: tempDir() + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
+        let dir = tempDir()
+        defer { removeDir(dir) }
+        let s = try FieldSyncStore.open(path: dir + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
         defer { s.close() }
         do {
             try s.ffi.debugInducePanic()
             throw ScenarioFailure(description: "no error from an induced panic")
-        } catch FieldsyncError.Internal {}
+        } catch FieldsyncError.Internal(let message) {
+            try check(message.contains("induced panic"), "the panic message arrives: \(message)")
+        }
         // The store still works.
-        _ = try s.createAccount(sampleAccount("After", owner: "swift-user"), in: "account:acme")
+        let acc = try s.createAccount(sampleAccount("After", owner: "swift-user"), in: "account:acme")
+        try check(try s.account(acc).name == "After", "the store works after a panic")
     }
 
     static func goldenStore() throws {
-        guard let dir = ProcessInfo.processInfo.environment["FIELDSYNC_GOLDEN_DIR"] else {
-            throw ScenarioFailure(description: "FIELDSYNC_GOLDEN_DIR is not set")
-        }
+        let dir = goldenDir()
         let manifestData = try Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))
         guard let m = try JSONSerialization.jsonObject(with: manifestData) as? [String: Any],
               let keyHex = m["key_hex"] as? String, let accountId = m["account_id"] as? String,
@@ -158,12 +245,15 @@ enum Scenarios {
         }
         var key = Data()
         var i = keyHex.startIndex
-        while i < keyHex.endIndex {
-            let j = keyHex.index(i, offsetBy: 2)
-            key.append(UInt8(keyHex[i..<j], radix: 16)!)
+        while i < keyHex.endIndex, let j = keyHex.index(i, offsetBy: 2, limitedBy: keyHex.endIndex) {
+            guard let byte = UInt8(keyHex[i..<j], radix: 16) else { throw ScenarioFailure(description: "key_hex is not hex") }
+            key.append(byte)
             i = j
         }
-        let copy = tempDir() + "/golden.db"
+        try check(key.count == 32, "the golden key is 32 bytes")
+        let tmp = tempDir()
+        defer { removeDir(tmp) }
+        let copy = tmp + "/golden.db"
         try FileManager.default.copyItem(atPath: dir + "/golden.db", toPath: copy)
         let s = try FieldSyncStore.open(path: copy, key: key, deviceId: "swift-reader", userId: "swift-reader")
         defer { s.close() }
@@ -178,6 +268,7 @@ enum Scenarios {
         let links = (ProcessInfo.processInfo.environment["FIELDSYNC_TEST_LINKS"] ?? "").split(separator: " ").map(String.init)
         try check(links.count >= 2, "FIELDSYNC_TEST_LINKS holds two enrolment links (scripts/test-bindings sets it)")
         let dir = tempDir()
+        defer { removeDir(dir) }
         let pid = ProcessInfo.processInfo.processIdentifier
         let a = try FieldSyncStore.open(path: dir + "/a.db", key: testKey, deviceId: "swift-a-\(pid)", userId: "field-1")
         let b = try FieldSyncStore.open(path: dir + "/b.db", key: testKey, deviceId: "swift-b-\(pid)", userId: "field-1")

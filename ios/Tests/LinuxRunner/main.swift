@@ -1,16 +1,17 @@
-// Runs the binding scenarios without XCTest (Linux, in a Debian chroot): PASS/FAIL per
-// scenario, non-zero exit on any failure.
+// Runs the binding scenarios (Tests/FieldSyncTests/Scenarios.swift, the bodies of the
+// XCTest cases) without an XCTest harness: PASS/FAIL per scenario, exit 1 on any failure.
+// Built and run by ios/scripts/test-linux in a Debian trixie chroot.
 import Foundation
 
 var failed = 0
-for (name, run) in Scenarios.all {
+for scenario in Scenarios.all {
     let t0 = Date()
     do {
-        try run()
-        print("PASS \(name) (\(Int(Date().timeIntervalSince(t0) * 1000)) ms)")
+        try await scenario.run()
+        print("PASS \(scenario.name) (\(Int(Date().timeIntervalSince(t0) * 1000)) ms)")
     } catch {
         failed += 1
-        print("FAIL \(name): \(error)")
+        print("FAIL \(scenario.name): \(error)")
     }
 }
 print("\(Scenarios.all.count - failed) passed, \(failed) failed")
