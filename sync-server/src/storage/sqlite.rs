@@ -315,6 +315,7 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
     let mut docs: HashMap<DocId, DocState> = HashMap::new();
     let mut scope_exists: HashMap<(String, String), bool> = HashMap::new();
     let mut outcomes = Vec::with_capacity(reqs.len());
+    let mut seen_actors: HashSet<(String, Vec<u8>)> = HashSet::new();
     {
         let mut get_doc = tx.prepare_cached(
             "SELECT tenant, kind, scope, heads, last_position FROM documents WHERE id = ?1",
@@ -416,12 +417,16 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                     created: true,
                     last_position: 0,
                 });
+                // A document first seen in this group has nothing in the log yet: its
+                // duplicates and dependencies are all in `known`, no lookup needed.
+                let fresh_doc = state.created;
                 for c in &d.changes {
                     let dup = state.known.contains(&c.hash)
-                        || has_change
-                            .query_row(params![&d.id.as_bytes()[..], &c.hash.0[..]], |_| Ok(()))
-                            .optional()?
-                            .is_some();
+                        || (!fresh_doc
+                            && has_change
+                                .query_row(params![&d.id.as_bytes()[..], &c.hash.0[..]], |_| Ok(()))
+                                .optional()?
+                                .is_some());
                     if dup {
                         out.duplicates += 1;
                         continue;
@@ -429,6 +434,7 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                     let mut missing = false;
                     for dep in &c.deps {
                         if !state.known.contains(dep)
+                            && !fresh_doc
                             && has_change
                                 .query_row(params![&d.id.as_bytes()[..], &dep.0[..]], |_| Ok(()))
                                 .optional()?
@@ -438,7 +444,7 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                             break;
                         }
                     }
-                    if missing {
+                    if missing || (fresh_doc && c.deps.iter().any(|d| !state.known.contains(d))) {
                         out.rejected
                             .push(reject(d.id, c, RejectReason::MissingDeps));
                         continue;
@@ -461,7 +467,14 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                         now,
                         c.bytes
                     ])?;
-                    ins_actor.execute(params![req.tenant, c.actor, req.device_id, req.user_id])?;
+                    if seen_actors.insert((req.tenant.clone(), c.actor.clone())) {
+                        ins_actor.execute(params![
+                            req.tenant,
+                            c.actor,
+                            req.device_id,
+                            req.user_id
+                        ])?;
+                    }
                     state.known.insert(c.hash);
                     state.heads.retain(|h| !c.deps.contains(h));
                     state.heads.push(c.hash);
