@@ -30,6 +30,31 @@ apt_install() {
     fi
 }
 
+# pyxform, the XLSForm reference implementation, and openpyxl: core/tests/xlsform_pyxform.rs
+# checks our importer against them, examples/forms/make_telecom_xlsx.py writes the example
+# workbook with openpyxl. Installed into $TOOLS_DIR/python, which the test puts on
+# PYTHONPATH itself (so a plain `cargo test` works after one install).
+PYXFORM_VERSION=4.5.0
+OPENPYXL_VERSION=3.1.5
+PYTHON=${FIELDSYNC_PYTHON:-python3}
+
+ensure_pyxform() {
+    if PYTHONPATH="$TOOLS_DIR/python${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
+        "import sys, pyxform, openpyxl; sys.exit(pyxform.__version__ != '$PYXFORM_VERSION')" \
+        >/dev/null 2>&1; then
+        return 0
+    fi
+    step "installing pyxform $PYXFORM_VERSION and openpyxl $OPENPYXL_VERSION into $TOOLS_DIR/python"
+    if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+        # Debian's python3 ships without pip.
+        apt_install python3-pip
+    fi
+    mkdir -p "$TOOLS_DIR/python"
+    # --target installs beside the system packages (PEP 668 does not apply to it).
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-input --upgrade \
+        --target "$TOOLS_DIR/python" "pyxform==$PYXFORM_VERSION" "openpyxl==$OPENPYXL_VERSION"
+}
+
 ensure_jna() {
     [ -f "$JNA_JAR" ] || { step "installing JNA (apt libjna-java)"; apt_install libjna-java; }
 }

@@ -8,6 +8,7 @@
 // confined to this one module, which the workspace-wide `deny(unsafe_code)` exempts.
 #[allow(unsafe_code)]
 mod alloc;
+mod forms;
 mod report;
 mod store;
 mod store_profile;
@@ -32,6 +33,11 @@ const SUITES: &[Suite] = &[
         name: "sync",
         about: "reconnect cost vs per-document Automerge sync, round trips, bytes per response, ingest",
         run: sync::run,
+    },
+    Suite {
+        name: "forms",
+        about: "XLSForm import beside pyxform, re-evaluation after one answer beside a full pass",
+        run: forms::run,
     },
     Suite {
         name: "store-profile",

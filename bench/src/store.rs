@@ -383,6 +383,12 @@ fn answer_json(a: &Answer) -> Value {
         Answer::Choices(cs) => json!({ "choices": cs }),
         Answer::Date(d) => json!({ "date": d }),
         Answer::Geo(g) => json!({ "geo": g }),
+        Answer::Time(t) => json!({ "time": t }),
+        Answer::DateTime(t) => json!({ "date_time": t }),
+        Answer::GeoTrace(ps) => json!({ "geotrace": ps }),
+        Answer::GeoShape(ps) => json!({ "geoshape": ps }),
+        Answer::Attachment(a) => json!({ "attachment": a }),
+        Answer::Acknowledged(b) => json!({ "acknowledged": b }),
     }
 }
 

@@ -346,12 +346,21 @@ fn response_json(r: &Response) -> serde_json::Value {
         .iter()
         .map(|(k, a)| {
             let v = match a {
-                Answer::Text(t) | Answer::Choice(t) | Answer::Date(t) => serde_json::json!(t),
+                Answer::Text(t)
+                | Answer::Choice(t)
+                | Answer::Date(t)
+                | Answer::Time(t)
+                | Answer::DateTime(t) => serde_json::json!(t),
                 Answer::Integer(i) => serde_json::json!(i),
                 Answer::Decimal(d) => serde_json::json!(d),
                 Answer::Score(s) => serde_json::json!(s.value),
                 Answer::Choices(c) => serde_json::json!(c),
                 Answer::Geo(g) => serde_json::json!([g.lat, g.lon, g.altitude_m, g.accuracy_m]),
+                Answer::GeoTrace(ps) | Answer::GeoShape(ps) => {
+                    serde_json::json!(ps.iter().map(|g| [g.lat, g.lon]).collect::<Vec<_>>())
+                }
+                Answer::Attachment(a) => serde_json::json!(a.sha256),
+                Answer::Acknowledged(b) => serde_json::json!(b),
             };
             (k.clone(), v)
         })
@@ -547,6 +556,7 @@ fn ingest_server_only(
         let frames: Vec<u8> = msgs.iter().flat_map(wire::encode).collect();
         prepared.push((conn, frames, pushes));
     }
+    let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     b.rt.block_on(async {
         let mut tasks = Vec::new();
@@ -577,7 +587,34 @@ fn ingest_server_only(
         }
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
     })?;
-    Ok((devices * per_device) as f64 / t0.elapsed().as_secs_f64())
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu0;
+    eprintln!(
+        "sync: server-only ingest: {wall:.2} s wall, {cpu:.2} s CPU (process), {:.0} µs CPU per response",
+        cpu * 1e6 / (devices * per_device) as f64
+    );
+    Ok((devices * per_device) as f64 / wall)
+}
+
+/// User + system CPU time of this process so far (Linux /proc), in seconds.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after the command name: state is 0, utime is 11, stime is 12.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Run the suite.

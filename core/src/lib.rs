@@ -12,6 +12,7 @@
 pub mod crypto;
 pub mod doc;
 pub mod error;
+pub mod forms;
 pub mod ids;
 pub mod model;
 pub mod sample;

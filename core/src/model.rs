@@ -21,19 +21,30 @@ pub mod visit;
 pub use account::{Account, Contact};
 pub use case::{Case, CaseCategory, CaseStage, Dispatch, Severity, StageEntry};
 pub use common::{Band, Dimension, GeoPoint, Score, Segment, SegmentKind, ValueTier};
-pub use form::{Choice, Form, Question, QuestionKind, Scale};
-pub use response::{Answer, FollowUp, Respondent, Response, ResponseStatus, ReviewEntry};
+pub use form::{Choice, Form, Question, QuestionKind, Scale, Texts};
+pub use response::{
+    Answer, AttachmentRef, FollowUp, RepeatInstance, Respondent, Response, ResponseStatus,
+    ReviewEntry,
+};
 pub use visit::{CheckPoint, Commitment, DimensionScores, Visit, VisitIssue};
 
 use autosurgeon::{Hydrate, Reconcile};
 
 use crate::error::Error;
+use crate::forms::CompiledForm;
 use crate::ids::{DocId, Kind, Timestamp};
 
 /// What validation may look up while checking a write.
 pub trait RecordContext {
     /// The form version a response answers.
     fn form(&self, id: &DocId) -> Result<Form, Error>;
+    /// That form, compiled by the forms engine (stores cache it per version).
+    fn compiled_form(&self, id: &DocId) -> Result<std::sync::Arc<CompiledForm>, Error> {
+        let f = self.form(id)?;
+        CompiledForm::compile(&f)
+            .map(std::sync::Arc::new)
+            .map_err(|e| crate::error::ValidationError::new("form_id", e.code, e.message).into())
+    }
     /// The time of the write.
     fn now(&self) -> Timestamp;
 }

@@ -57,10 +57,7 @@ fn select(id: &str, kind: QuestionKind, label: &str, choices: &[&str]) -> Questi
     Question {
         choices: choices
             .iter()
-            .map(|c| Choice {
-                value: (*c).to_string(),
-                label: c.replace('_', " "),
-            })
+            .map(|c| Choice::new(*c, c.replace('_', " ")))
             .collect(),
         ..Question::new(id, kind, label)
     }
@@ -129,6 +126,7 @@ pub fn telecom_form(version: i64) -> Form {
         questions,
         published: true,
         published_at: Some(0),
+        ..Form::default()
     }
 }
 
@@ -191,7 +189,8 @@ pub fn telecom_response(
                 altitude_m: None,
                 accuracy_m: Some(8.0),
             }),
-            QuestionKind::Note => continue,
+            // The telecom form has none of the other kinds.
+            _ => continue,
         };
         answers.insert(q.id.clone(), a);
     }
@@ -232,6 +231,7 @@ pub fn telecom_response(
         note: Text::with_value("Respondent was at home; interview in the courtyard."),
         review: Vec::new(),
         follow_ups: Vec::new(),
+        repeats: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@
 mod cache;
 mod changelog;
 mod compact;
+mod forms;
 mod projection;
 mod query;
 pub mod schema;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 pub use changelog::{ApplyOutcome, Incoming, PendingChange};
 pub use compact::CompactReport;
+pub use forms::Locale;
 pub use projection::Projectable;
 pub use query::{
     AccountFilter, AccountRow, CaseFilter, CaseRow, CommitmentFilter, CommitmentRow, FormRow, Page,
@@ -182,7 +184,8 @@ struct Inner {
     compaction_signal: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     /// Published forms, hydrated once (they cannot change locally; a remote change to a
     /// form drops its entry).
-    published_forms: Mutex<std::collections::HashMap<DocId, Form>>,
+    /// Published forms, compiled once per version (published versions never change).
+    published_forms: Mutex<std::collections::HashMap<DocId, Arc<crate::forms::CompiledForm>>>,
 }
 
 /// An open device store. Cheap to clone; safe to use from any thread.
@@ -1044,6 +1047,9 @@ struct Ctx<'a> {
 
 impl RecordContext for Ctx<'_> {
     fn form(&self, id: &DocId) -> Result<Form> {
+        Ok(self.compiled_form(id)?.form().clone())
+    }
+    fn compiled_form(&self, id: &DocId) -> Result<Arc<crate::forms::CompiledForm>> {
         if let Some(f) = self
             .store
             .inner
@@ -1054,23 +1060,30 @@ impl RecordContext for Ctx<'_> {
         {
             return Ok(f.clone());
         }
-        let got = self.store.get::<Form>(*id);
-        if let Ok(f) = &got
-            && f.published
-        {
+        let f = match self.store.get::<Form>(*id) {
+            Ok(f) => f,
+            Err(Error::NotFound { .. } | Error::WrongKind { .. }) => {
+                return Err(Error::Validation(ValidationError::new(
+                    "form_id",
+                    "unknown_form",
+                    "no such form on this device",
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let compiled = Arc::new(crate::forms::CompiledForm::compile(&f).map_err(|e| {
+            // A form synced from elsewhere that this engine cannot run.
+            Error::Validation(ValidationError::new("form_id", e.code, e.message))
+        })?);
+        if f.published {
             self.store
                 .inner
                 .published_forms
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(*id, f.clone());
+                .insert(*id, compiled.clone());
         }
-        match got {
-            Err(Error::NotFound { .. } | Error::WrongKind { .. }) => Err(Error::Validation(
-                ValidationError::new("form_id", "unknown_form", "no such form on this device"),
-            )),
-            other => other,
-        }
+        Ok(compiled)
     }
     fn now(&self) -> Timestamp {
         self.now

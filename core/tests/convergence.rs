@@ -360,6 +360,7 @@ impl World {
                     questions: Vec::new(),
                     published: false,
                     published_at: None,
+                    ..Form::default()
                 };
                 for _ in 0..rng.range(0, 2) {
                     let q = self.uid("q");
@@ -738,16 +739,7 @@ fn question(id: &str, rng: &mut Rng) -> Question {
             ..Question::new(id, QuestionKind::Score, "Service")
         },
         _ => Question {
-            choices: vec![
-                Choice {
-                    value: "yes".into(),
-                    label: "Yes".into(),
-                },
-                Choice {
-                    value: "no".into(),
-                    label: "No".into(),
-                },
-            ],
+            choices: vec![Choice::new("yes", "Yes"), Choice::new("no", "No")],
             ..Question::new(id, QuestionKind::SelectOne, "Recommend")
         },
     }

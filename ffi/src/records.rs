@@ -128,7 +128,7 @@ mirror_enum!(
     Closed,
 });
 mirror_enum!(
-    /// Question type.
+    /// Element type: the XLSForm question types, groups and repeats.
     QuestionKind <-> m::QuestionKind {
     /// Free text.
     Text,
@@ -148,6 +148,48 @@ mirror_enum!(
     GeoPoint,
     /// Display only.
     Note,
+    /// A number on a scale.
+    Range,
+    /// Choices put in order.
+    Rank,
+    /// Time of day.
+    Time,
+    /// Date and time.
+    DateTime,
+    /// A line of GPS points.
+    GeoTrace,
+    /// A polygon of GPS points.
+    GeoShape,
+    /// Photo.
+    Image,
+    /// Recording.
+    Audio,
+    /// Video.
+    Video,
+    /// Any file.
+    File,
+    /// Barcode.
+    Barcode,
+    /// Acknowledgement.
+    Acknowledge,
+    /// Computed value.
+    Calculate,
+    /// Hidden value.
+    Hidden,
+    /// Metadata: opened at.
+    Start,
+    /// Metadata: saved at.
+    End,
+    /// Metadata: day.
+    Today,
+    /// Metadata: device id.
+    DeviceId,
+    /// Metadata: user id.
+    Username,
+    /// Group of elements.
+    Group,
+    /// Repeated group.
+    Repeat,
 });
 mirror_enum!(
     /// Score band: high 8–10, middle 5–7, low 1–4.
@@ -267,8 +309,35 @@ impl From<Segment> for m::Segment {
 pub struct Choice {
     /// Stored value.
     pub value: String,
-    /// Label.
+    /// Label (default language).
     pub label: String,
+    /// Labels by language.
+    #[uniffi(default)]
+    pub translations: HashMap<String, String>,
+    /// Other columns of the choice row (read by choice filters).
+    #[uniffi(default)]
+    pub extra: HashMap<String, String>,
+}
+
+impl From<m::Choice> for Choice {
+    fn from(c: m::Choice) -> Self {
+        Choice {
+            value: c.value,
+            label: c.label,
+            translations: c.translations.into_iter().collect(),
+            extra: c.extra.into_iter().collect(),
+        }
+    }
+}
+impl From<Choice> for m::Choice {
+    fn from(c: Choice) -> Self {
+        m::Choice {
+            value: c.value,
+            label: c.label,
+            translations: c.translations.into_iter().collect(),
+            extra: c.extra.into_iter().collect(),
+        }
+    }
 }
 
 /// A numeric scale.
@@ -280,19 +349,68 @@ pub struct Scale {
     pub max: i64,
 }
 
-/// One question of a form.
+/// The texts of an element in one language.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Texts {
+    /// Label.
+    #[uniffi(default)]
+    pub label: Option<String>,
+    /// Hint.
+    #[uniffi(default)]
+    pub hint: Option<String>,
+    /// Guidance hint.
+    #[uniffi(default)]
+    pub guidance_hint: Option<String>,
+    /// Message when the constraint fails.
+    #[uniffi(default)]
+    pub constraint_message: Option<String>,
+    /// Message when a required answer is missing.
+    #[uniffi(default)]
+    pub required_message: Option<String>,
+    /// Media file names (`image`, `audio`, `video`, `big-image`).
+    #[uniffi(default)]
+    pub media: HashMap<String, String>,
+}
+
+impl From<m::Texts> for Texts {
+    fn from(t: m::Texts) -> Self {
+        Texts {
+            label: t.label,
+            hint: t.hint,
+            guidance_hint: t.guidance_hint,
+            constraint_message: t.constraint_message,
+            required_message: t.required_message,
+            media: t.media.into_iter().collect(),
+        }
+    }
+}
+impl From<Texts> for m::Texts {
+    fn from(t: Texts) -> Self {
+        m::Texts {
+            label: t.label,
+            hint: t.hint,
+            guidance_hint: t.guidance_hint,
+            constraint_message: t.constraint_message,
+            required_message: t.required_message,
+            media: t.media.into_iter().collect(),
+        }
+    }
+}
+
+/// One element of a form: a question, a group or a repeat, in sheet order. The
+/// expressions are XLSForm source text; the engine evaluates them.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Question {
     /// Stable name (the answer's key).
     pub id: String,
     /// Type.
     pub kind: QuestionKind,
-    /// Label.
+    /// Label (default language).
     pub label: String,
     /// Hint.
     #[uniffi(default)]
     pub hint: Option<String>,
-    /// Required before completion.
+    /// Always required before completion.
     #[uniffi(default)]
     pub required: bool,
     /// Dimension (scores).
@@ -301,9 +419,148 @@ pub struct Question {
     /// Scale (scores; default 1–10).
     #[uniffi(default)]
     pub scale: Option<Scale>,
-    /// Choices (selects).
+    /// Choices carried inline (forms built in code; imported forms use `list_name`).
     #[uniffi(default)]
     pub choices: Vec<Choice>,
+    /// The XLSForm type as written.
+    #[uniffi(default)]
+    pub xls_type: Option<String>,
+    /// The enclosing group or repeat.
+    #[uniffi(default)]
+    pub group: Option<String>,
+    /// Texts by language.
+    #[uniffi(default)]
+    pub translations: HashMap<String, Texts>,
+    /// Skip logic.
+    #[uniffi(default)]
+    pub relevant: Option<String>,
+    /// Validation of the answer.
+    #[uniffi(default)]
+    pub constraint: Option<String>,
+    /// Message when the constraint fails.
+    #[uniffi(default)]
+    pub constraint_message: Option<String>,
+    /// Required while this expression is true.
+    #[uniffi(default)]
+    pub required_if: Option<String>,
+    /// Message when a required answer is missing.
+    #[uniffi(default)]
+    pub required_message: Option<String>,
+    /// Computed value.
+    #[uniffi(default)]
+    pub calculation: Option<String>,
+    /// Initial value.
+    #[uniffi(default)]
+    pub default: Option<String>,
+    /// Read-only while this is true.
+    #[uniffi(default)]
+    pub read_only: Option<String>,
+    /// Which choices are offered.
+    #[uniffi(default)]
+    pub choice_filter: Option<String>,
+    /// The choice list name.
+    #[uniffi(default)]
+    pub list_name: Option<String>,
+    /// Has an "other" choice.
+    #[uniffi(default)]
+    pub or_other: bool,
+    /// External choice file.
+    #[uniffi(default)]
+    pub file: Option<String>,
+    /// How the app shows it.
+    #[uniffi(default)]
+    pub appearance: Option<String>,
+    /// XLSForm parameters.
+    #[uniffi(default)]
+    pub parameters: HashMap<String, String>,
+    /// Number of repeat instances (an expression).
+    #[uniffi(default)]
+    pub repeat_count: Option<String>,
+    /// Other columns, as written.
+    #[uniffi(default)]
+    pub extra: HashMap<String, String>,
+}
+
+impl From<m::Question> for Question {
+    fn from(q: m::Question) -> Self {
+        Question {
+            id: q.id,
+            kind: q.kind.into(),
+            label: q.label,
+            hint: q.hint,
+            required: q.required,
+            dimension: q.dimension.map(Into::into),
+            scale: q.scale.map(|s| Scale {
+                min: s.min,
+                max: s.max,
+            }),
+            choices: q.choices.into_iter().map(Into::into).collect(),
+            xls_type: q.xls_type,
+            group: q.group,
+            translations: q
+                .translations
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect(),
+            relevant: q.relevant,
+            constraint: q.constraint,
+            constraint_message: q.constraint_message,
+            required_if: q.required_if,
+            required_message: q.required_message,
+            calculation: q.calculation,
+            default: q.default,
+            read_only: q.read_only,
+            choice_filter: q.choice_filter,
+            list_name: q.list_name,
+            or_other: q.or_other,
+            file: q.file,
+            appearance: q.appearance,
+            parameters: q.parameters.into_iter().collect(),
+            repeat_count: q.repeat_count,
+            extra: q.extra.into_iter().collect(),
+        }
+    }
+}
+
+impl From<Question> for m::Question {
+    fn from(q: Question) -> Self {
+        m::Question {
+            id: q.id,
+            kind: q.kind.into(),
+            label: q.label,
+            hint: q.hint,
+            required: q.required,
+            dimension: q.dimension.map(Into::into),
+            scale: q.scale.map(|s| m::Scale {
+                min: s.min,
+                max: s.max,
+            }),
+            choices: q.choices.into_iter().map(Into::into).collect(),
+            xls_type: q.xls_type,
+            group: q.group,
+            translations: q
+                .translations
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect(),
+            relevant: q.relevant,
+            constraint: q.constraint,
+            constraint_message: q.constraint_message,
+            required_if: q.required_if,
+            required_message: q.required_message,
+            calculation: q.calculation,
+            default: q.default,
+            read_only: q.read_only,
+            choice_filter: q.choice_filter,
+            list_name: q.list_name,
+            or_other: q.or_other,
+            file: q.file,
+            appearance: q.appearance,
+            parameters: q.parameters.into_iter().collect(),
+            repeat_count: q.repeat_count,
+            extra: q.extra.into_iter().collect(),
+        }
+    }
 }
 
 /// One version of a survey definition.
@@ -315,7 +572,7 @@ pub struct Form {
     pub version: i64,
     /// Title.
     pub title: String,
-    /// Questions in order.
+    /// Questions, groups and repeats in sheet order.
     #[uniffi(default)]
     pub questions: Vec<Question>,
     /// Published (then immutable).
@@ -324,6 +581,18 @@ pub struct Form {
     /// Published at (ms).
     #[uniffi(default)]
     pub published_at: Option<Timestamp>,
+    /// Language of the untranslated texts.
+    #[uniffi(default)]
+    pub default_language: Option<String>,
+    /// Languages the form has texts in.
+    #[uniffi(default)]
+    pub languages: Vec<String>,
+    /// Choice lists by name.
+    #[uniffi(default)]
+    pub choice_lists: HashMap<String, Vec<Choice>>,
+    /// Other XLSForm settings, as written.
+    #[uniffi(default)]
+    pub settings: HashMap<String, String>,
 }
 
 impl From<m::Form> for Form {
@@ -332,32 +601,17 @@ impl From<m::Form> for Form {
             form_key: f.form_key,
             version: f.version,
             title: f.title,
-            questions: f
-                .questions
-                .into_iter()
-                .map(|q| Question {
-                    id: q.id,
-                    kind: q.kind.into(),
-                    label: q.label,
-                    hint: q.hint,
-                    required: q.required,
-                    dimension: q.dimension.map(Into::into),
-                    scale: q.scale.map(|s| Scale {
-                        min: s.min,
-                        max: s.max,
-                    }),
-                    choices: q
-                        .choices
-                        .into_iter()
-                        .map(|c| Choice {
-                            value: c.value,
-                            label: c.label,
-                        })
-                        .collect(),
-                })
-                .collect(),
+            questions: f.questions.into_iter().map(Into::into).collect(),
             published: f.published,
             published_at: f.published_at,
+            default_language: f.default_language,
+            languages: f.languages,
+            choice_lists: f
+                .choice_lists
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(Into::into).collect()))
+                .collect(),
+            settings: f.settings.into_iter().collect(),
         }
     }
 }
@@ -368,32 +622,17 @@ impl From<Form> for m::Form {
             form_key: f.form_key,
             version: f.version,
             title: f.title,
-            questions: f
-                .questions
-                .into_iter()
-                .map(|q| m::Question {
-                    id: q.id,
-                    kind: q.kind.into(),
-                    label: q.label,
-                    hint: q.hint,
-                    required: q.required,
-                    dimension: q.dimension.map(Into::into),
-                    scale: q.scale.map(|s| m::Scale {
-                        min: s.min,
-                        max: s.max,
-                    }),
-                    choices: q
-                        .choices
-                        .into_iter()
-                        .map(|c| m::Choice {
-                            value: c.value,
-                            label: c.label,
-                        })
-                        .collect(),
-                })
-                .collect(),
+            questions: f.questions.into_iter().map(Into::into).collect(),
             published: f.published,
             published_at: f.published_at,
+            default_language: f.default_language,
+            languages: f.languages,
+            choice_lists: f
+                .choice_lists
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(Into::into).collect()))
+                .collect(),
+            settings: f.settings.into_iter().collect(),
         }
     }
 }
@@ -443,6 +682,69 @@ pub enum Answer {
         /// Value.
         point: GeoPoint,
     },
+    /// A time of day, `HH:MM[:SS[.sss]][offset]`.
+    Time {
+        /// Value.
+        value: String,
+    },
+    /// A date and time, ISO 8601 with offset.
+    DateTime {
+        /// Value.
+        value: String,
+    },
+    /// A line of GPS points.
+    GeoTrace {
+        /// Points in order.
+        points: Vec<GeoPoint>,
+    },
+    /// A closed polygon of GPS points (the first point equals the last).
+    GeoShape {
+        /// Points in order.
+        points: Vec<GeoPoint>,
+    },
+    /// A photo, recording or file, by content hash.
+    Attachment {
+        /// The reference.
+        attachment: AttachmentRef,
+    },
+    /// An acknowledgement.
+    Acknowledged {
+        /// Ticked.
+        value: bool,
+    },
+}
+
+/// A reference to an attachment stored outside the document.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AttachmentRef {
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Media type, e.g. `image/jpeg`.
+    pub media_type: String,
+    /// File name.
+    pub name: String,
+}
+impl From<m::AttachmentRef> for AttachmentRef {
+    fn from(a: m::AttachmentRef) -> Self {
+        AttachmentRef {
+            sha256: a.sha256,
+            size: a.size,
+            media_type: a.media_type,
+            name: a.name,
+        }
+    }
+}
+impl From<AttachmentRef> for m::AttachmentRef {
+    fn from(a: AttachmentRef) -> Self {
+        m::AttachmentRef {
+            sha256: a.sha256,
+            size: a.size,
+            media_type: a.media_type,
+            name: a.name,
+        }
+    }
 }
 impl From<m::Answer> for Answer {
     fn from(a: m::Answer) -> Self {
@@ -455,6 +757,18 @@ impl From<m::Answer> for Answer {
             m::Answer::Choices(values) => Answer::Choices { values },
             m::Answer::Date(value) => Answer::Date { value },
             m::Answer::Geo(g) => Answer::Geo { point: g.into() },
+            m::Answer::Time(value) => Answer::Time { value },
+            m::Answer::DateTime(value) => Answer::DateTime { value },
+            m::Answer::GeoTrace(ps) => Answer::GeoTrace {
+                points: ps.into_iter().map(Into::into).collect(),
+            },
+            m::Answer::GeoShape(ps) => Answer::GeoShape {
+                points: ps.into_iter().map(Into::into).collect(),
+            },
+            m::Answer::Attachment(a) => Answer::Attachment {
+                attachment: a.into(),
+            },
+            m::Answer::Acknowledged(value) => Answer::Acknowledged { value },
         }
     }
 }
@@ -469,6 +783,16 @@ impl From<Answer> for m::Answer {
             Answer::Choices { values } => m::Answer::Choices(values),
             Answer::Date { value } => m::Answer::Date(value),
             Answer::Geo { point } => m::Answer::Geo(point.into()),
+            Answer::Time { value } => m::Answer::Time(value),
+            Answer::DateTime { value } => m::Answer::DateTime(value),
+            Answer::GeoTrace { points } => {
+                m::Answer::GeoTrace(points.into_iter().map(Into::into).collect())
+            }
+            Answer::GeoShape { points } => {
+                m::Answer::GeoShape(points.into_iter().map(Into::into).collect())
+            }
+            Answer::Attachment { attachment } => m::Answer::Attachment(attachment.into()),
+            Answer::Acknowledged { value } => m::Answer::Acknowledged(value),
         }
     }
 }
@@ -563,6 +887,9 @@ pub struct Response {
     /// Follow-ups.
     #[uniffi(default)]
     pub follow_ups: Vec<FollowUp>,
+    /// Instances of the form's repeats, flattened (nested ones name their parent).
+    #[uniffi(default)]
+    pub repeats: Vec<RepeatInstance>,
 }
 
 impl From<m::Response> for Response {
@@ -608,12 +935,99 @@ impl From<m::Response> for Response {
                     explain_only: f.explain_only,
                 })
                 .collect(),
+            repeats: flatten_repeats(&r.repeats, None),
         }
     }
 }
 
+/// One instance of a repeat. Nested repeats are flattened: an instance inside another
+/// names its parent instance.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RepeatInstance {
+    /// The repeat's element id.
+    pub repeat: String,
+    /// Unique id of this instance.
+    pub id: String,
+    /// The instance this one is nested in (`None` for a top-level repeat).
+    #[uniffi(default)]
+    pub parent: Option<String>,
+    /// Answers of the questions inside the repeat.
+    #[uniffi(default)]
+    pub answers: HashMap<String, Answer>,
+}
+
+fn flatten_repeats(
+    repeats: &std::collections::BTreeMap<String, Vec<m::RepeatInstance>>,
+    parent: Option<&str>,
+) -> Vec<RepeatInstance> {
+    let mut out = Vec::new();
+    for (name, instances) in repeats {
+        for inst in instances {
+            out.push(RepeatInstance {
+                repeat: name.clone(),
+                id: inst.id.clone(),
+                parent: parent.map(str::to_string),
+                answers: inst
+                    .answers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect(),
+            });
+            out.extend(flatten_repeats(&inst.repeats, Some(&inst.id)));
+        }
+    }
+    out
+}
+
+/// Rebuild nested repeats from the flat list; an instance whose parent is not in the
+/// list is an argument error.
+pub(crate) type RepeatMap = std::collections::BTreeMap<String, Vec<m::RepeatInstance>>;
+
+pub(crate) fn nest_repeats(flat: Vec<RepeatInstance>) -> Result<RepeatMap> {
+    fn take(
+        flat: &mut Vec<RepeatInstance>,
+        parent: Option<&str>,
+        depth: usize,
+    ) -> std::collections::BTreeMap<String, Vec<m::RepeatInstance>> {
+        let mut out: std::collections::BTreeMap<String, Vec<m::RepeatInstance>> =
+            Default::default();
+        if depth > 32 {
+            return out;
+        }
+        let mine: Vec<RepeatInstance> = {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                flat.drain(..).partition(|r| r.parent.as_deref() == parent);
+            *flat = rest;
+            mine
+        };
+        for r in mine {
+            let nested = take(flat, Some(&r.id), depth + 1);
+            out.entry(r.repeat).or_default().push(m::RepeatInstance {
+                id: r.id,
+                answers: r.answers.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                repeats: nested,
+            });
+        }
+        out
+    }
+    let mut flat = flat;
+    let out = take(&mut flat, None, 0);
+    if let Some(orphan) = flat.first() {
+        return Err(FieldsyncError::InvalidArgument {
+            message: format!(
+                "repeat instance {:?} names a parent that is not in the list",
+                orphan.id
+            ),
+        });
+    }
+    Ok(out)
+}
+
 /// Write `r` over `into` (text fields as edits, so concurrent edits merge).
-pub(crate) fn apply_response(into: &mut m::Response, r: Response) {
+/// Repeats are rebuilt first ([`nest_repeats`]), so a malformed list fails before the
+/// store is touched.
+pub(crate) fn apply_response(into: &mut m::Response, r: Response, repeats: RepeatMap) {
+    into.repeats = repeats;
     into.form_id = r.form_id;
     into.form_version = r.form_version;
     into.status = r.status.into();
@@ -656,7 +1070,7 @@ pub(crate) fn apply_response(into: &mut m::Response, r: Response) {
         .collect();
 }
 
-pub(crate) fn new_response(r: Response) -> m::Response {
+pub(crate) fn new_response(r: Response) -> Result<m::Response> {
     let mut base = m::Response {
         form_id: String::new(),
         form_version: 0,
@@ -680,9 +1094,11 @@ pub(crate) fn new_response(r: Response) -> m::Response {
         note: Text::with_value(""),
         review: Vec::new(),
         follow_ups: Vec::new(),
+        repeats: Default::default(),
     };
-    apply_response(&mut base, r);
-    base
+    let repeats = nest_repeats(r.repeats.clone())?;
+    apply_response(&mut base, r, repeats);
+    Ok(base)
 }
 
 // ----- accounts --------------------------------------------------------------------

@@ -283,7 +283,7 @@ impl FieldStore {
         guard(|| {
             Ok(self
                 .inner
-                .create(&scope(&scope_name)?, &new_response(response))?
+                .create(&scope(&scope_name)?, &new_response(response)?)?
                 .to_string())
         })
     }
@@ -296,8 +296,9 @@ impl FieldStore {
     /// Replace a response's fields (validated).
     pub fn update_response(&self, id: String, response: Response) -> Result<bool> {
         guard(|| {
+            let repeats = nest_repeats(response.repeats.clone())?;
             Ok(self.inner.update::<m::Response>(parse_id(&id)?, |r| {
-                apply_response(r, response);
+                apply_response(r, response, repeats);
                 Ok(())
             })?)
         })

@@ -1,6 +1,8 @@
 //! The `fieldsync` operator binary: parses the command line, sets up logging, and calls
 //! into the library.
 
+mod form_cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,6 +56,9 @@ enum Cmd {
     /// Operator commands on the server's data (safe while the server runs).
     #[command(subcommand)]
     Admin(Admin),
+    /// Survey definitions: check and inspect XLSForms.
+    #[command(subcommand)]
+    Form(form_cli::FormCmd),
 }
 
 #[derive(Subcommand)]
@@ -194,6 +199,12 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             let st = open_storage(&cli.data)?;
             st.ensure_tenant(tenant)?;
             admin_cmd(&st, tenant, &cli.data, a)?;
+        }
+        Cmd::Form(f) => {
+            let status = form_cli::run(f)?;
+            if status != 0 {
+                std::process::exit(status);
+            }
         }
     }
     Ok(())

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 use autosurgeon::{Hydrate, Reconcile, Text};
 
 use super::common::{Band, GeoPoint, Score, Segment, check_score_of_ten};
-use super::form::{Form, QuestionKind};
 use super::{Record, RecordContext, check_doc_ref, require_text};
 use crate::error::{Error, ValidationError};
 use crate::ids::{Kind, Timestamp};
@@ -58,6 +57,43 @@ pub enum Answer {
     Date(String),
     /// A GPS point.
     Geo(GeoPoint),
+    /// A time of day, `HH:MM[:SS[.sss]][offset]`.
+    Time(String),
+    /// A date and time, ISO 8601 with offset (`2024-05-01T10:30:00.000+08:00`).
+    DateTime(String),
+    /// A line of GPS points (geotrace).
+    GeoTrace(Vec<GeoPoint>),
+    /// A closed polygon of GPS points (geoshape): first point equals the last.
+    GeoShape(Vec<GeoPoint>),
+    /// A photo, recording or file: a reference to a content-addressed blob.
+    Attachment(AttachmentRef),
+    /// An acknowledgement ticked (acknowledge questions).
+    Acknowledged(bool),
+}
+
+/// A reference to an attachment stored outside the document, by content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentRef {
+    /// SHA-256 of the bytes, lowercase hex (64 characters).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Media type, e.g. `image/jpeg`.
+    pub media_type: String,
+    /// File name as the app gave it.
+    pub name: String,
+}
+
+/// One instance of a repeat: its own answers, and the repeats nested in it.
+#[derive(Debug, Clone, PartialEq, Default, Reconcile, Hydrate)]
+pub struct RepeatInstance {
+    /// Unique id of the instance, so two people adding instances offline keep both.
+    #[key]
+    pub id: String,
+    /// Answers of the questions inside the repeat, keyed by question id.
+    pub answers: BTreeMap<String, Answer>,
+    /// Repeats nested in this one, keyed by repeat id.
+    pub repeats: BTreeMap<String, Vec<RepeatInstance>>,
 }
 
 /// Who answered.
@@ -138,6 +174,10 @@ pub struct Response {
     pub review: Vec<ReviewEntry>,
     /// Follow-ups after a low score.
     pub follow_ups: Vec<FollowUp>,
+    /// Instances of the form's repeats, keyed by repeat id (top-level repeats; nested
+    /// ones live in their parent instance).
+    #[autosurgeon(missing = "Default::default")]
+    pub repeats: BTreeMap<String, Vec<RepeatInstance>>,
 }
 
 impl PartialEq for Response {
@@ -155,10 +195,48 @@ impl PartialEq for Response {
             && self.note.as_str() == o.note.as_str()
             && self.review == o.review
             && self.follow_ups == o.follow_ups
+            && self.repeats == o.repeats
     }
 }
 
 impl Response {
+    /// A new draft answering form version `form_id` (number `form_version`), started
+    /// now by `enumerator` in `region`, with no answers yet. The forms engine fills
+    /// defaults and metadata ([`crate::forms::CompiledForm::prefill`]).
+    pub fn draft(
+        form_id: impl Into<String>,
+        form_version: i64,
+        enumerator: impl Into<String>,
+        region: impl Into<String>,
+        started_at: Timestamp,
+    ) -> Response {
+        Response {
+            form_id: form_id.into(),
+            form_version,
+            status: ResponseStatus::Draft,
+            respondent: Respondent {
+                name: None,
+                phone: None,
+                customer_id: None,
+                segment: super::common::Segment {
+                    kind: super::common::SegmentKind::Individual,
+                    value_tier: None,
+                    core: false,
+                },
+            },
+            region: region.into(),
+            answers: BTreeMap::new(),
+            location: None,
+            started_at,
+            completed_at: None,
+            enumerator: enumerator.into(),
+            note: Text::with_value(""),
+            review: Vec::new(),
+            follow_ups: Vec::new(),
+            repeats: BTreeMap::new(),
+        }
+    }
+
     /// The scores given, with their question ids.
     pub fn scores(&self) -> impl Iterator<Item = (&str, &Score)> {
         self.answers.iter().filter_map(|(k, a)| match a {
@@ -195,128 +273,105 @@ impl Response {
         self.overall().map(Band::of_ten)
     }
 
-    fn check_answers(&self, form: &Form) -> Result<(), Error> {
-        for (qid, a) in &self.answers {
-            let field = format!("answers.{qid}");
-            let Some(q) = form.question(qid) else {
-                return Err(ValidationError::new(
+    /// Check every answer against the compiled form: types, choices and scales
+    /// always; required answers and constraints once the response leaves draft.
+    fn check_answers(
+        &self,
+        form: &crate::forms::CompiledForm,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        use crate::forms::IssueKind;
+        // Answers the form has no place for (unknown ids, or at the wrong depth).
+        fn placed(
+            form: &crate::forms::CompiledForm,
+            id: &str,
+            depth: usize,
+            field: String,
+        ) -> Result<(), Error> {
+            match form.element_index(id) {
+                None => Err(ValidationError::new(
                     field,
                     "unknown_question",
                     "the form has no such question",
                 )
-                .into());
-            };
-            let mismatch = || -> Error {
-                ValidationError::new(
-                    field.clone(),
-                    "wrong_type",
-                    "the answer does not fit the question type",
+                .into()),
+                Some(e) if form.form().questions[e].kind.takes_no_answer() => Err(
+                    ValidationError::new(field, "no_answer", "this element takes no answer").into(),
+                ),
+                Some(e) if form.repeat_depth(e) != depth => Err(ValidationError::new(
+                    field,
+                    "wrong_place",
+                    "the question belongs to another repeat level",
                 )
-                .into()
-            };
-            match (q.kind, a) {
-                (QuestionKind::Text, Answer::Text(_)) => {}
-                (QuestionKind::Integer, Answer::Integer(_)) => {}
-                (QuestionKind::Decimal, Answer::Decimal(v)) if v.is_finite() => {}
-                (QuestionKind::Decimal, Answer::Integer(_)) => {}
-                (QuestionKind::Score, Answer::Score(s)) => {
-                    s.check(&field)?;
-                    let want = q.score(s.value);
-                    if *s != want {
-                        return Err(ValidationError::new(
-                            field,
-                            "wrong_scale",
-                            "the score's scale differs from the question's",
-                        )
-                        .into());
-                    }
-                }
-                (QuestionKind::SelectOne, Answer::Choice(c)) => {
-                    if !q.choices.iter().any(|x| &x.value == c) {
-                        return Err(ValidationError::new(
-                            field,
-                            "unknown_choice",
-                            "not one of the question's choices",
-                        )
-                        .into());
-                    }
-                }
-                (QuestionKind::SelectMultiple, Answer::Choices(cs)) => {
-                    let mut seen = HashSet::new();
-                    for c in cs {
-                        if !q.choices.iter().any(|x| &x.value == c) {
-                            return Err(ValidationError::new(
-                                field,
-                                "unknown_choice",
-                                "not one of the question's choices",
-                            )
-                            .into());
-                        }
-                        if !seen.insert(c) {
-                            return Err(ValidationError::new(
-                                field,
-                                "duplicate",
-                                "a choice is selected twice",
-                            )
-                            .into());
-                        }
-                    }
-                }
-                (QuestionKind::Date, Answer::Date(d)) => {
-                    if !valid_date(d) {
-                        return Err(ValidationError::new(
-                            field,
-                            "invalid_date",
-                            "dates are YYYY-MM-DD",
-                        )
-                        .into());
-                    }
-                }
-                (QuestionKind::GeoPoint, Answer::Geo(g)) => g.check(&field)?,
-                _ => return Err(mismatch()),
+                .into()),
+                Some(_) => Ok(()),
             }
         }
-        if self.status != ResponseStatus::Draft {
-            for q in form.questions.iter().filter(|q| q.required) {
-                let answered = match self.answers.get(&q.id) {
-                    None => false,
-                    Some(Answer::Text(t)) => !t.trim().is_empty(),
-                    Some(Answer::Choices(c)) => !c.is_empty(),
-                    Some(_) => true,
-                };
-                if !answered {
-                    return Err(ValidationError::new(
-                        format!("answers.{}", q.id),
-                        "required",
-                        "a required question is unanswered",
-                    )
-                    .into());
+        fn walk(
+            form: &crate::forms::CompiledForm,
+            answers: &BTreeMap<String, Answer>,
+            repeats: &BTreeMap<String, Vec<RepeatInstance>>,
+            prefix: &str,
+            depth: usize,
+        ) -> Result<(), Error> {
+            for id in answers.keys() {
+                placed(form, id, depth, format!("{prefix}answers.{id}"))?;
+            }
+            for (rid, list) in repeats {
+                match form.element_index(rid) {
+                    Some(e)
+                        if form.form().questions[e].kind == super::form::QuestionKind::Repeat
+                            && form.repeat_depth(e) == depth => {}
+                    _ => {
+                        return Err(ValidationError::new(
+                            format!("{prefix}repeats.{rid}"),
+                            "unknown_repeat",
+                            "the form has no such repeat at this level",
+                        )
+                        .into());
+                    }
                 }
+                let mut ids = HashSet::new();
+                for (i, inst) in list.iter().enumerate() {
+                    if inst.id.is_empty() || !ids.insert(inst.id.as_str()) {
+                        return Err(ValidationError::new(
+                            format!("{prefix}repeats.{rid}[{i}].id"),
+                            "duplicate",
+                            "repeat instances need unique ids",
+                        )
+                        .into());
+                    }
+                    walk(
+                        form,
+                        &inst.answers,
+                        &inst.repeats,
+                        &format!("{prefix}repeats.{rid}[{i}]."),
+                        depth + 1,
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        walk(form, &self.answers, &self.repeats, "", 0)?;
+        let ev = form.evaluate(self, &crate::forms::engine::EvalContext::at(now));
+        for issue in ev.issues() {
+            let blocking = match issue.kind {
+                IssueKind::Invalid => true,
+                IssueKind::Required | IssueKind::Constraint | IssueKind::Expression => {
+                    self.status != ResponseStatus::Draft
+                }
+            };
+            if blocking {
+                return Err(ValidationError::new(
+                    issue.node.field(form),
+                    issue.code,
+                    issue.message,
+                )
+                .into());
             }
         }
         Ok(())
     }
-}
-
-/// `YYYY-MM-DD` with a real month and day.
-pub(crate) fn valid_date(d: &str) -> bool {
-    let b = d.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| d.get(r).and_then(|s| s.parse::<u32>().ok());
-    let (Some(y), Some(m), Some(day)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
 }
 
 impl Record for Response {
@@ -336,7 +391,8 @@ impl Record for Response {
         }
         require_text("enumerator", &self.enumerator)?;
         require_text("region", &self.region)?;
-        let form = ctx.form(&form_id)?;
+        let compiled = ctx.compiled_form(&form_id)?;
+        let form = compiled.form();
         if !form.published {
             return Err(ValidationError::new(
                 "form_id",
@@ -371,21 +427,6 @@ impl Record for Response {
                 check_score_of_ten(&format!("follow_ups[{i}].score"), s)?;
             }
         }
-        self.check_answers(&form)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert!(valid_date("2024-02-29"));
-        assert!(!valid_date("2023-02-29"));
-        assert!(!valid_date("2023-13-01"));
-        assert!(!valid_date("2023-1-01"));
-        assert!(valid_date("2000-02-29"));
-        assert!(!valid_date("1900-02-29"));
+        self.check_answers(&compiled, ctx.now())
     }
 }
