@@ -343,7 +343,7 @@ fn reeval_bench(r: &Reporter, dir: &Path) -> BenchResult<()> {
         }
     }
     eprintln!(
-        "forms: {:.1} nodes recomputed and reported per edit on average",
+        "forms: {:.1} nodes changed state per edit on average",
         changed_total as f64 / edits as f64
     );
     r.emit(

@@ -12,6 +12,7 @@
 //! The store validates every local write of a response through the engine, so a
 //! response cannot be marked complete while invalid, on any device.
 
+pub mod columns;
 pub mod engine;
 pub mod expr;
 pub mod xlsform;

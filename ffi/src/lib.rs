@@ -8,6 +8,7 @@
 uniffi::setup_scaffolding!();
 
 pub mod error;
+pub mod forms;
 pub mod records;
 pub mod store;
 pub mod sync;

@@ -449,9 +449,9 @@ pub struct Question {
     /// Computed value.
     #[uniffi(default)]
     pub calculation: Option<String>,
-    /// Initial value.
+    /// Initial value (XLSForm `default`; named so it is no Swift or Kotlin keyword).
     #[uniffi(default)]
-    pub default: Option<String>,
+    pub default_value: Option<String>,
     /// Read-only while this is true.
     #[uniffi(default)]
     pub read_only: Option<String>,
@@ -508,7 +508,7 @@ impl From<m::Question> for Question {
             required_if: q.required_if,
             required_message: q.required_message,
             calculation: q.calculation,
-            default: q.default,
+            default_value: q.default,
             read_only: q.read_only,
             choice_filter: q.choice_filter,
             list_name: q.list_name,
@@ -549,7 +549,7 @@ impl From<Question> for m::Question {
             required_if: q.required_if,
             required_message: q.required_message,
             calculation: q.calculation,
-            default: q.default,
+            default: q.default_value,
             read_only: q.read_only,
             choice_filter: q.choice_filter,
             list_name: q.list_name,

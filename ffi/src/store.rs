@@ -11,7 +11,7 @@ use fieldsync_core::{DocId, Scope, Timestamp};
 use crate::error::{FieldsyncError, Result, guard};
 use crate::records::*;
 
-fn scope(s: &str) -> Result<Scope> {
+pub(crate) fn scope(s: &str) -> Result<Scope> {
     Scope::new(s).map_err(|_| FieldsyncError::InvalidArgument {
         message: format!("not a scope: {s:?}"),
     })

@@ -85,6 +85,24 @@ impl Store {
         Ok(f(&r, &ev))
     }
 
+    /// The choices `node` of response `id` offers now (choice filter applied), labels
+    /// in the locale's language. An unknown node is a validation error.
+    pub fn offered_choices(
+        &self,
+        id: DocId,
+        node: &crate::forms::NodeRef,
+        locale: &Locale,
+    ) -> Result<Vec<crate::model::Choice>> {
+        self.with_evaluation(id, locale, |_, ev| ev.offered_choices(node))?
+            .ok_or_else(|| {
+                Error::Validation(crate::error::ValidationError::new(
+                    format!("answers.{}", node.question),
+                    "unknown_node",
+                    "no such question or repeat instance in this response",
+                ))
+            })
+    }
+
     /// Mark response `id` complete: calculations and the `end` timestamp are written
     /// as the engine computes them now, then the response is validated in full
     /// (required answers, constraints); on any violation nothing is written and the
@@ -110,7 +128,9 @@ impl Store {
 
 impl Store {
     /// Set (or, with `None`, clear) the answer at `node` of response `id` — top level
-    /// or inside a repeat instance. Validated like any write.
+    /// or inside a repeat instance. A score question also takes a choice name or a
+    /// number ([`crate::forms::CompiledForm::normalize_answer`]). Validated like any
+    /// write; returns whether anything changed.
     pub fn set_answer(
         &self,
         id: DocId,
@@ -127,7 +147,10 @@ impl Store {
                 ))
             })?;
             match answer {
-                Some(a) => answers.insert(node.question.clone(), a),
+                Some(a) => answers.insert(
+                    node.question.clone(),
+                    form.normalize_answer(&node.question, a),
+                ),
                 None => answers.remove(&node.question),
             };
             Ok(())

@@ -125,6 +125,69 @@ class Bindings(unittest.TestCase):
         with self.assertRaises(fs.FieldsyncError.WrongKey):
             self.open(key=bytes([8] * 32))
 
+    def test_xlsform_skip_logic_and_completion(self):
+        example = os.path.join(ROOT, "..", "..", "..", "examples", "forms",
+                               "telecom-satisfaction.xlsx")
+        with open(example, "rb") as f:
+            imported = fs.import_xlsform(f.read(), "telecom-satisfaction.xlsx")
+        self.assertEqual(imported.errors, [])
+        form = imported.form
+        self.assertEqual(form.form_key, "telecom-sat")
+        form.published = True
+        form.published_at = 1
+        store = self.open()
+        form_id = store.create_form("team:py", form)
+        en = fs.FormLocale(language="en", utc_offset_minutes=480)
+        zh = fs.FormLocale(language="zh-CN", utc_offset_minutes=480)
+        rid = store.start_response("team:py", form_id, "north/county-1", en)
+
+        def node(q, instance=None):
+            return fs.FormNode(question=q, instance=instance or [])
+
+        def state(q, loc=en):
+            ev = store.evaluate_response(rid, loc)
+            return next(n for n in ev.nodes if n.node == node(q))
+
+        score = lambda q, v: fs.Answer.SCORE(score=fs.Score(
+            value=v, min=1, max=10, dimension=next(x for x in form.questions if x.id == q).dimension))
+        self.assertFalse(state("why_network").visible)
+        store.set_form_answer(rid, node("network_coverage"), score("network_coverage", 2))
+        self.assertTrue(state("why_network").visible)
+        self.assertEqual(state("why_network", zh).label, "网络在何时何地表现不好？")
+        # An out-of-range score is refused as a typed error.
+        with self.assertRaises(fs.FieldsyncError.Validation) as e:
+            store.set_form_answer(rid, node("overall"), fs.Answer.SCORE(
+                score=fs.Score(value=11, min=1, max=10, dimension=fs.Dimension.OVERALL)))
+        self.assertEqual(e.exception.code, "score_out_of_range")
+        # Completion waits for the required answers.
+        self.assertFalse(store.evaluate_response(rid, en).can_complete)
+        with self.assertRaises(fs.FieldsyncError.Validation) as e:
+            store.complete_response(rid, en)
+        self.assertEqual((e.exception.field, e.exception.code), ("answers.segment", "required"))
+        for q, v in [("segment", "family"), ("value_tier", "middle"), ("core_customer", "no"),
+                     ("region", "east"), ("contact_consent", "no")]:
+            store.set_form_answer(rid, node(q), fs.Answer.CHOICE(value=v))
+        store.set_form_answer(rid, node("overall"), score("overall", 9))
+        store.set_form_answer(rid, node("complaint_count"), fs.Answer.INTEGER(value=1))
+        path = store.add_repeat_instance(rid, "complaints", [])
+        self.assertEqual(path, [0])
+        offered = store.offered_choices(rid, node("complaint_category", path), zh)
+        self.assertEqual(len(offered), 4)
+        store.set_form_answer(rid, node("complaint_category", path),
+                              fs.Answer.CHOICE(value=offered[0].value))
+        self.assertTrue(store.evaluate_response(rid, en).can_complete)
+        self.assertTrue(store.complete_response(rid, en))
+        done = store.get_response(rid)
+        self.assertEqual(done.status, fs.ResponseStatus.COMPLETE)
+        self.assertEqual(done.answers["overall_band"], fs.Answer.TEXT(value="high"))
+        self.assertEqual(len(done.repeats), 1)
+        # A broken spreadsheet: errors name sheet, row and column.
+        bad = fs.import_xlsform(b"survey,type,name,label\n,integer,1bad,Age\n", "bad.csv")
+        self.assertIsNone(bad.form)
+        self.assertTrue(bad.errors)
+        self.assertEqual(bad.errors[0].sheet, "survey")
+        self.assertEqual(bad.errors[0].column, "name")
+
     def test_panic_arrives_as_an_error(self):
         s = self.open()
         with self.assertRaises(fs.FieldsyncError.Internal):

@@ -128,9 +128,11 @@ public final class FieldSyncStore: @unchecked Sendable {
         try ffi.updateResponse(id: id, response: response)
     }
 
-    /// Set one answer (validated against the form).
-    public func setAnswer(response id: String, question: String, _ answer: Answer) throws {
-        try ffi.setAnswer(id: id, questionId: question, answer: answer)
+    /// Set one top-level answer (validated against the form); returns whether anything
+    /// changed. `setAnswer(_:for:instance:in:)` (Forms.swift) also reaches into repeats.
+    @discardableResult
+    public func setAnswer(response id: String, question: String, _ answer: Answer) throws -> Bool {
+        try setAnswer(answer, for: question, in: id)
     }
 
     /// Responses matching `filter`, newest first; pass `next` back as `after` for more.

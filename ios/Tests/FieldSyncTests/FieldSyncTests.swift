@@ -11,6 +11,8 @@ final class FieldSyncTests: XCTestCase {
     func testTypedErrors() throws { try Scenarios.typedErrors() }
     func testPanicArrivesAsError() throws { try Scenarios.panicArrivesAsError() }
     func testGoldenStore() throws { try Scenarios.goldenStore() }
+    func testXlsFormFilledIn() throws { try Scenarios.xlsFormFilledIn() }
+    func testXlsFormImportProblems() throws { try Scenarios.xlsFormImportProblems() }
     func testTwoClientsSync() throws { try Scenarios.twoClientsSync() }
 }
 #endif

@@ -61,6 +61,31 @@ func surveyResponse(form: String, overall: Int64) -> Response {
              startedAt: 1_700_000_000_000, enumerator: "swift")
 }
 
+/// The example workbook, examples/forms/telecom-satisfaction.xlsx: from
+/// FIELDSYNC_EXAMPLES_DIR (test-linux copies examples/ into the chroot), else found from
+/// this source file's path in the repository.
+func telecomWorkbook(in dir: String, _ file: StaticString = #filePath) throws -> URL {
+    let env = ProcessInfo.processInfo.environment["FIELDSYNC_EXAMPLES_DIR"] ?? ""
+    let examples = env.isEmpty
+        ? URL(fileURLWithPath: "\(file)").deletingLastPathComponent()
+            .appendingPathComponent("../../../examples").standardizedFileURL
+        : URL(fileURLWithPath: env)
+    let real = examples.appendingPathComponent("forms/telecom-satisfaction.xlsx")
+    try check(FileManager.default.fileExists(atPath: real.path),
+              "the example workbook is not at \(real.path)")
+    return real
+}
+
+/// The field and code of the `FieldsyncError.Validation` that `body` throws.
+func expectValidation<T>(_ what: String, _ body: () throws -> T) throws -> (field: String, code: String) {
+    do {
+        _ = try body()
+    } catch FieldsyncError.Validation(let field, let code, _) {
+        return (field, code)
+    }
+    throw ScenarioFailure(description: "\(what): no Validation error")
+}
+
 final class Box<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: T
@@ -108,6 +133,8 @@ enum Scenarios {
         Scenario("typed errors") { try typedErrors() },
         Scenario("panic arrives as an error") { try panicArrivesAsError() },
         Scenario("golden store from Rust") { try goldenStore() },
+        Scenario("XLSForm: skip logic, translation, repeat and completion") { try xlsFormFilledIn() },
+        Scenario("XLSForm: import problems are data") { try xlsFormImportProblems() },
         Scenario("two clients sync through a real server") { try twoClientsSync() },
     ]
 
@@ -262,6 +289,117 @@ enum Scenarios {
         try check(v.notes == m["visit_notes"] as? String, "golden notes")
         try check(v.scores.overall == (m["visit_overall"] as? NSNumber)?.int64Value, "golden score")
         try check(try s.openCommitments().first?.description == m["commitment"] as? String, "golden commitment")
+    }
+
+    /// The example XLSForm through the forms engine: skip logic, a translated label, a
+    /// typed error, required answers, a repeat instance, completion and the calculations.
+    static func xlsFormFilledIn() throws {
+        let dir = tempDir()
+        defer { removeDir(dir) }
+        let imported = try XlsForm.import(contentsOf: try telecomWorkbook(in: dir))
+        try check(imported.errors.isEmpty, "import errors: \(imported.errors)")
+        guard var form = imported.form else { throw ScenarioFailure(description: "no form imported") }
+        try check(form.formKey == "telecom-sat", "form key \(form.formKey)")
+        form.published = true
+        form.publishedAt = 1
+        let s = try FieldSyncStore.open(path: dir + "/s.db", key: testKey, deviceId: "swift-dev", userId: "swift-user")
+        defer { s.close() }
+        let formId = try s.createForm(form, in: "team:swift")
+        let rid = try s.startResponse(form: formId, in: "team:swift", region: "north/county-1",
+                                      language: "en", utcOffsetMinutes: 480)
+        func state(_ q: String, instance: [Int] = [], language: String = "en") throws -> NodeState {
+            guard let n = try s.evaluate(response: rid, language: language, utcOffsetMinutes: 480)
+                .node(q, instance: instance) else {
+                throw ScenarioFailure(description: "no node \(q) \(instance)")
+            }
+            return n
+        }
+        // A score restates the scale and dimension of its question.
+        let dimensions = Dictionary(form.questions.map { ($0.id, $0.dimension) }, uniquingKeysWith: { a, _ in a })
+        func score(_ q: String, _ value: Int64) -> Answer {
+            .score(score: Score(value: value, min: 1, max: 10, dimension: dimensions[q] ?? nil))
+        }
+
+        // Skip logic: a low network score shows why_network, with its Chinese label.
+        try check(try !state("why_network").visible, "why_network visible before any score")
+        try check(try s.setAnswer(score("network_coverage", 2), for: "network_coverage", in: rid), "score set")
+        try check(try state("why_network").visible, "why_network shown after a low network score")
+        let zh = try state("why_network", language: "zh-CN").label
+        try check(zh == "网络在何时何地表现不好？", "zh-CN label: \(zh)")
+        try check(try s.clearAnswer(for: "network_coverage", in: rid), "clearAnswer changed something")
+        try check(try !state("why_network").visible, "why_network hidden after clearing the score")
+
+        // An out-of-range score is refused as a typed error.
+        let range = try expectValidation("an out-of-range score") {
+            try s.setAnswer(.score(score: Score(value: 11, min: 1, max: 10, dimension: .overall)), for: "overall", in: rid)
+        }
+        try check(range.code == "score_out_of_range", "out-of-range code: \(range.code)")
+
+        // Completion waits for the required answers.
+        let before = try s.evaluate(response: rid, language: "en", utcOffsetMinutes: 480)
+        try check(!before.canComplete, "can complete with nothing answered")
+        try check(before.issues.contains { $0.field == "answers.segment" && $0.kind == .required },
+                  "a required issue for segment: \(before.issues.map(\.field))")
+        let required = try expectValidation("completing too early") {
+            try s.completeResponse(rid, language: "en", utcOffsetMinutes: 480)
+        }
+        try check(required == ("answers.segment", "required"), "first problem: \(required)")
+        for (q, v) in [("segment", "family"), ("value_tier", "middle"), ("core_customer", "no"),
+                       ("region", "east"), ("contact_consent", "no")] {
+            try s.setAnswer(.choice(value: v), for: q, in: rid)
+        }
+        try s.setAnswer(score("overall", 9), for: "overall", in: rid)
+
+        // One complaint: the repeat expects one instance, whose category is required.
+        try s.setAnswer(.integer(value: 1), for: "complaint_count", in: rid)
+        try check(try state("complaints").expectedInstances == 1, "one complaint instance expected")
+        let path = try s.addRepeatInstance(to: "complaints", in: rid)
+        try check(path == [0], "new instance path: \(path)")
+        let inRepeat = try expectValidation("an unanswered category") {
+            try s.completeResponse(rid, language: "en", utcOffsetMinutes: 480)
+        }
+        try check(inRepeat.field == "repeats.complaints[0].answers.complaint_category", "field in the repeat: \(inRepeat)")
+        let offered = try s.offeredChoices(for: "complaint_category", instance: path, in: rid,
+                                           language: "zh-CN", utcOffsetMinutes: 480)
+        try check(offered.map(\.label) == ["服务", "网络", "计费与收费", "营销与促销"],
+                  "zh-CN choices: \(offered.map(\.label))")
+        try check(try s.setAnswer(.choice(value: offered[0].value), for: "complaint_category", instance: path, in: rid),
+                  "category set")
+        try check(try state("complaint_category", instance: path).value == offered[0].value, "category in the instance")
+        // No instance 1; a negative index never reaches the engine.
+        let missing = try expectValidation("an instance that does not exist") {
+            try s.setAnswer(.choice(value: "network"), for: "complaint_category", instance: [1], in: rid)
+        }
+        try check(missing.code == "unknown_node", "code for a missing instance: \(missing.code)")
+        do {
+            try s.setAnswer(.choice(value: "network"), for: "complaint_category", instance: [-1], in: rid)
+            throw ScenarioFailure(description: "a negative instance index was accepted")
+        } catch FieldsyncError.InvalidArgument {}
+
+        let ready = try s.evaluate(response: rid, language: "en", utcOffsetMinutes: 480)
+        try check(ready.canComplete, "cannot complete: \(ready.issues.map(\.field))")
+        try check(try s.completeResponse(rid, language: "en", utcOffsetMinutes: 480), "completeResponse returned true")
+        try check(try !s.completeResponse(rid, language: "en", utcOffsetMinutes: 480), "a second completeResponse is false")
+        let done = try s.response(rid)
+        try check(done.status == .complete, "status \(done.status)")
+        let band = done.answers["overall_band"]
+        try check(band == .text(value: "high"), "overall_band: \(String(describing: band))")
+        try check(done.repeats.map(\.repeat) == ["complaints"], "repeat instances: \(done.repeats.map(\.repeat))")
+        try check(done.repeats.first?.answers["complaint_category"] == .choice(value: offered[0].value),
+                  "answer in the repeat")
+    }
+
+    /// Problems in a spreadsheet come back as data (sheet, row, column), not as errors.
+    static func xlsFormImportProblems() throws {
+        let bad = try XlsForm.import(Data("survey,type,name,label\n,integer,1bad,Age\n".utf8), fileName: "bad.csv")
+        try check(bad.form == nil, "a broken sheet made a form")
+        guard let first = bad.errors.first else { throw ScenarioFailure(description: "no import errors") }
+        try check(first.sheet == "survey" && first.column == "name", "where the error is: \(first)")
+        try check(first.row != nil && !first.code.isEmpty, "error without row or code: \(first)")
+        do {
+            _ = try XlsForm.import(Data([1, 2, 3]), fileName: "form.txt")
+            throw ScenarioFailure(description: "a .txt file was imported")
+        } catch FieldsyncError.InvalidArgument {}
     }
 
     static func twoClientsSync() throws {

@@ -202,6 +202,8 @@ impl CompiledForm {
                             ev: &ev,
                             elem: i,
                             inst: &[],
+                            current: None,
+                            choice: None,
                         };
                         e.eval(&env)
                             .ok()
@@ -274,6 +276,31 @@ impl CompiledForm {
 }
 
 impl CompiledForm {
+    /// An answer as a form-filling app may give it, in the form the question stores:
+    /// a score question takes a choice name, a number or a score on any scale and
+    /// stores a [`Score`](crate::model::Score) on its own scale and dimension. Other
+    /// answers are returned unchanged (and checked as they are).
+    pub fn normalize_answer(&self, question: &str, answer: Answer) -> Answer {
+        let Some(e) = self.element_index(question) else {
+            return answer;
+        };
+        let q = &self.form.questions[e];
+        if q.kind != QuestionKind::Score {
+            return answer;
+        }
+        let value = match &answer {
+            Answer::Score(s) => Some(s.value),
+            Answer::Integer(i) => Some(*i),
+            Answer::Choice(c) | Answer::Text(c) => c.trim().parse::<i64>().ok(),
+            Answer::Decimal(d) if d.fract() == 0.0 && d.abs() < 1e15 => Some(*d as i64),
+            _ => None,
+        };
+        match value {
+            Some(v) => Answer::Score(q.score(v)),
+            None => answer,
+        }
+    }
+
     /// The answer map `node` lives in (the response's, or its repeat instance's);
     /// `None` when the element is unknown or the instance does not exist.
     pub fn answers_mut<'r>(
@@ -512,6 +539,8 @@ impl<'f> Evaluation<'f> {
             ev: self,
             elem,
             inst,
+            current: None,
+            choice: None,
         };
         let mut err = None;
         let mut bool_of = |e: &crate::forms::expr::Expr| -> bool {
@@ -534,6 +563,8 @@ impl<'f> Evaluation<'f> {
                 ev: self,
                 elem,
                 inst: &inst[..depth.min(inst.len())],
+                current: None,
+                choice: None,
             };
             let n = rc
                 .eval(&template_env)
@@ -575,12 +606,10 @@ impl<'f> Evaluation<'f> {
                     ev: self,
                     elem,
                     inst,
+                    current: Some(v),
+                    choice: None,
                 };
-                let cur = CurrentOverride {
-                    inner: &env,
-                    value: v,
-                };
-                match c.eval(&cur) {
+                match c.eval(&env) {
                     Ok(r) => st.constraint_failed = !truthy(&r),
                     Err(x) => {
                         st.expr_error = Some(x.code);
@@ -810,17 +839,35 @@ impl<'f> Evaluation<'f> {
         };
         all.iter()
             .filter(|c| {
-                let env = ChoiceEnv {
-                    inner: NodeEnv {
-                        ev: self,
-                        elem: e,
-                        inst: &node.instance,
-                    },
-                    choice: c,
+                let env = NodeEnv {
+                    ev: self,
+                    elem: e,
+                    inst: &node.instance,
+                    current: None,
+                    choice: Some(c),
                 };
                 filter.eval(&env).is_ok_and(|v| truthy(&v))
             })
             .collect()
+    }
+
+    /// The choices node `node` offers now ([`Evaluation::choices`]) with their labels
+    /// in the evaluation's language; `None` when the node does not exist (unknown
+    /// element, or a repeat instance that is not there).
+    pub fn offered_choices(&self, node: &NodeRef) -> Option<Vec<Choice>> {
+        self.state(node)?;
+        Some(
+            self.choices(node)
+                .into_iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    if let Some(t) = self.language.as_deref().and_then(|l| c.translations.get(l)) {
+                        c.label = t.clone();
+                    }
+                    c
+                })
+                .collect(),
+        )
     }
 
     /// The label of an element in the evaluation's language.
@@ -853,6 +900,17 @@ impl<'f> Evaluation<'f> {
     /// The context the evaluation runs in.
     pub fn context(&self) -> &EvalContext {
         &self.ctx
+    }
+
+    /// The compiled form evaluated against.
+    pub fn form(&self) -> &'f CompiledForm {
+        self.form
+    }
+
+    /// The form language texts come in (the context's language resolved against the
+    /// form's languages), `None` for the default texts.
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
     }
 }
 
@@ -896,6 +954,10 @@ struct NodeEnv<'a, 'f> {
     ev: &'a Evaluation<'f>,
     elem: usize,
     inst: &'a [u32],
+    /// `.` when it is not the node's own value: the answer a constraint checks.
+    current: Option<Value>,
+    /// The choice a choice filter is deciding on: bare names read its columns.
+    choice: Option<&'a Choice>,
 }
 
 impl Env for NodeEnv<'_, '_> {
@@ -951,7 +1013,24 @@ impl Env for NodeEnv<'_, '_> {
     }
 
     fn current(&self) -> Value {
+        if let Some(v) = &self.current {
+            return v.clone();
+        }
+        if let Some(c) = self.choice {
+            return Value::String(c.value.clone());
+        }
         self.ev.node_value(self.elem, self.inst)
+    }
+
+    fn column(&self, name: &str) -> Value {
+        let Some(c) = self.choice else {
+            return Value::String(String::new());
+        };
+        match name {
+            "name" => Value::String(c.value.clone()),
+            "label" => Value::String(c.label.clone()),
+            col => Value::String(c.extra.get(col).cloned().unwrap_or_default()),
+        }
     }
 
     fn position(&self) -> usize {
@@ -985,62 +1064,5 @@ impl Env for NodeEnv<'_, '_> {
 
     fn now(&self) -> (Timestamp, i32) {
         (self.ev.ctx.now, self.ev.ctx.utc_offset_minutes)
-    }
-}
-
-/// `.` is the value being checked (constraints).
-struct CurrentOverride<'a, 'b, 'f> {
-    inner: &'a NodeEnv<'b, 'f>,
-    value: Value,
-}
-
-impl Env for CurrentOverride<'_, '_, '_> {
-    fn reference(&self, name: &str) -> Value {
-        self.inner.reference(name)
-    }
-    fn current(&self) -> Value {
-        self.value.clone()
-    }
-    fn position(&self) -> usize {
-        self.inner.position()
-    }
-    fn choice_label(&self, question: &str, value: &str) -> Option<String> {
-        self.inner.choice_label(question, value)
-    }
-    fn now(&self) -> (Timestamp, i32) {
-        self.inner.now()
-    }
-}
-
-/// A choice filter sees the choice's columns by bare name (`county = ${county}`):
-/// XLSForm writes them as `name`, `label` or any extra column; `${x}` still reads
-/// answers.
-struct ChoiceEnv<'a, 'f> {
-    inner: NodeEnv<'a, 'f>,
-    choice: &'a Choice,
-}
-
-impl Env for ChoiceEnv<'_, '_> {
-    fn reference(&self, name: &str) -> Value {
-        self.inner.reference(name)
-    }
-    fn current(&self) -> Value {
-        Value::String(self.choice.value.clone())
-    }
-    fn position(&self) -> usize {
-        self.inner.position()
-    }
-    fn choice_label(&self, question: &str, value: &str) -> Option<String> {
-        self.inner.choice_label(question, value)
-    }
-    fn now(&self) -> (Timestamp, i32) {
-        self.inner.now()
-    }
-    fn column(&self, name: &str) -> Value {
-        match name {
-            "name" => Value::String(self.choice.value.clone()),
-            "label" => Value::String(self.choice.label.clone()),
-            c => Value::String(self.choice.extra.get(c).cloned().unwrap_or_default()),
-        }
     }
 }

@@ -16,10 +16,13 @@ import org.fieldsync.ffi.CaseStage
 import org.fieldsync.ffi.CaseSummary
 import org.fieldsync.ffi.ChangeListener
 import org.fieldsync.ffi.ChangeOrigin
+import org.fieldsync.ffi.Choice
 import org.fieldsync.ffi.Conflict
 import org.fieldsync.ffi.FieldStore
 import org.fieldsync.ffi.FieldsyncException
 import org.fieldsync.ffi.Form
+import org.fieldsync.ffi.FormEvaluation
+import org.fieldsync.ffi.FormLocale
 import org.fieldsync.ffi.FormSummary
 import org.fieldsync.ffi.HistoryEntry
 import org.fieldsync.ffi.NewCase
@@ -136,10 +139,6 @@ class FieldSyncStore internal constructor(private val store: FieldStore) : Close
     @Throws(FieldsyncException::class)
     fun updateResponse(id: String, response: Response): Boolean = ffi.updateResponse(id, response)
 
-    /** Set one answer (validated against the form). */
-    @Throws(FieldsyncException::class)
-    fun setAnswer(id: String, questionId: String, answer: Answer) = ffi.setAnswer(id, questionId, answer)
-
     /** Responses matching [filter] (see [responseFilter]), newest first; pass `next` back as [after]. */
     @Throws(FieldsyncException::class)
     fun responses(
@@ -147,6 +146,103 @@ class FieldSyncStore internal constructor(private val store: FieldStore) : Close
         limit: Int = FieldSync.DEFAULT_PAGE_SIZE,
         after: String? = null,
     ): ResponsePage = ffi.listResponses(filter, limit.toUIntArg("limit"), after)
+
+    // ----- filling in a form (the forms engine) --------------------------------------
+    //
+    // [language] is `en`, `zh-CN` or one of the form's language names (`English (en)`);
+    // null means the form's default texts. [utcOffsetMinutes] is the device's offset from
+    // UTC, for `today()`, `now()` and the start and end times. Instance paths are 0-based
+    // indexes in each enclosing repeat, outermost first; empty outside repeats.
+
+    /**
+     * Start a draft response to form version [formId] (published, e.g. imported with
+     * [FieldSync.XlsForm]) in [scope]: the form's defaults and metadata (start time,
+     * day, device, user) are filled in.
+     *
+     * @return the response id.
+     */
+    @Throws(FieldsyncException::class)
+    fun startResponse(
+        scope: String,
+        formId: String,
+        region: String,
+        language: String? = null,
+        utcOffsetMinutes: Int = FieldSync.deviceUtcOffsetMinutes(),
+    ): String = ffi.startResponse(scope, formId, region, FormLocale(language, utcOffsetMinutes))
+
+    /**
+     * Evaluate response [responseId] against its form: which questions are shown,
+     * required, read-only, their values (calculations included), labels in [language],
+     * and every problem that stops completion. Call it after each answer to refresh the
+     * screen; find a node with [FormEvaluation.node].
+     */
+    @Throws(FieldsyncException::class)
+    fun evaluate(
+        responseId: String,
+        language: String? = null,
+        utcOffsetMinutes: Int = FieldSync.deviceUtcOffsetMinutes(),
+    ): FormEvaluation = ffi.evaluateResponse(responseId, FormLocale(language, utcOffsetMinutes))
+
+    /**
+     * The choices select question [question] (in [instance]) offers now, its choice
+     * filter applied, labelled in [language].
+     */
+    @Throws(FieldsyncException::class)
+    fun offeredChoices(
+        responseId: String,
+        question: String,
+        instance: List<Int> = emptyList(),
+        language: String? = null,
+        utcOffsetMinutes: Int = FieldSync.deviceUtcOffsetMinutes(),
+    ): List<Choice> =
+        ffi.offeredChoices(responseId, formNode(question, instance), FormLocale(language, utcOffsetMinutes))
+
+    /**
+     * Set the answer to [question] in repeat instance [instance] (top level when empty),
+     * checked against the question's type, choices and scale.
+     *
+     * @return whether anything changed.
+     * @throws FieldsyncException.Validation e.g. `score_out_of_range`, `unknown_choice`,
+     *   or `unknown_node` for a question or instance the response does not have.
+     */
+    @Throws(FieldsyncException::class)
+    fun setAnswer(responseId: String, question: String, instance: List<Int> = emptyList(), answer: Answer): Boolean =
+        ffi.setFormAnswer(responseId, formNode(question, instance), answer)
+
+    /** Set the answer to top-level [question] (see the overload with an instance path). */
+    @Throws(FieldsyncException::class)
+    fun setAnswer(responseId: String, question: String, answer: Answer): Boolean =
+        setAnswer(responseId, question, emptyList(), answer)
+
+    /** Remove the answer to [question] (in [instance]); returns whether there was one. */
+    @Throws(FieldsyncException::class)
+    fun clearAnswer(responseId: String, question: String, instance: List<Int> = emptyList()): Boolean =
+        ffi.setFormAnswer(responseId, formNode(question, instance), null)
+
+    /**
+     * Add an instance to [repeat] (inside the instances [parent] of its enclosing repeats;
+     * empty for a top-level repeat).
+     *
+     * @return the new instance's path, for [setAnswer] and [evaluate]'s nodes.
+     */
+    @Throws(FieldsyncException::class)
+    fun addRepeatInstance(responseId: String, repeatId: String, parent: List<Int> = emptyList()): List<Int> =
+        ffi.addRepeatInstance(responseId, repeatId, parent.toUIntArgs("parent")).toInts()
+
+    /**
+     * Mark the response complete: calculations and the end time are written after every
+     * required answer and constraint is checked.
+     *
+     * @return false if it was already complete.
+     * @throws FieldsyncException.Validation for the first problem (e.g. `answers.segment`,
+     *   `required`); nothing is written then. [evaluate] lists them all.
+     */
+    @Throws(FieldsyncException::class)
+    fun completeResponse(
+        responseId: String,
+        language: String? = null,
+        utcOffsetMinutes: Int = FieldSync.deviceUtcOffsetMinutes(),
+    ): Boolean = ffi.completeResponse(responseId, FormLocale(language, utcOffsetMinutes))
 
     // ----- cases ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import org.fieldsync.ffi.DimensionScores
 import org.fieldsync.ffi.FieldStore
 import org.fieldsync.ffi.FieldsyncException
 import org.fieldsync.ffi.Form
+import org.fieldsync.ffi.FormIssueKind
 import org.fieldsync.ffi.Question
 import org.fieldsync.ffi.QuestionKind
 import org.fieldsync.ffi.Respondent
@@ -35,8 +36,9 @@ import org.fieldsync.ffi.Visit
 // The Kotlin bindings end to end, mirroring ffi/tests/python/test_bindings.py: open a
 // store with a key, record a visit with notes and scores, answer a survey, list with a
 // filter, receive change callbacks, catch typed errors (validation, wrong key, an induced
-// panic), open the golden store made by Rust, and sync two Kotlin clients through a real
-// server. Run by android/scripts/test-jvm (from scripts/test-bindings, which starts the
+// panic), open the golden store made by Rust, fill in the example XLSForm with the forms
+// engine (skip logic, translations, a repeat, completion), and sync two Kotlin clients
+// through a real server. Run by android/scripts/test-jvm (from scripts/test-bindings, which starts the
 // server and sets FIELDSYNC_TEST_LINKS and FIELDSYNC_TEST_SERVER).
 
 private val KEY = ByteArray(32) { 7 }
@@ -240,6 +242,100 @@ fun goldenStoreFromRust() = withTempDir { dir ->
     }
 }
 
+/** A file of examples/ (test-jvm passes its path as the system property fieldsync.examples). */
+private fun example(path: String): File {
+    val dir = System.getProperty("fieldsync.examples") ?: fail("system property fieldsync.examples is not set")
+    return File(dir, path).also { assertTrue(it.isFile) { "$it is missing" } }
+}
+
+fun xlsFormSkipLogicRepeatAndCompletion() = withTempDir { dir ->
+    val imported = FieldSync.XlsForm.import(example("forms/telecom-satisfaction.xlsx"))
+    assertEquals(emptyList<Any>(), imported.errors, "import errors")
+    val form = (imported.form ?: fail("no form imported")).copy(published = true, publishedAt = 1)
+    assertEquals("telecom-sat", form.formKey, "form key")
+    open(dir).use { s ->
+        val formId = s.createForm("team:kt", form)
+        val rid = s.startResponse("team:kt", formId, "north/county-1", language = "en", utcOffsetMinutes = 480)
+        fun state(q: String, instance: List<Int> = emptyList(), language: String = "en") =
+            s.evaluate(rid, language, 480).node(q, instance) ?: fail("no node $q $instance")
+        // A score restates the scale and dimension of its question.
+        fun score(q: String, value: Long) =
+            Answer.Score(Score(value = value, min = 1, max = 10, dimension = form.questions.first { it.id == q }.dimension))
+
+        // Skip logic: a low network score shows why_network, with its Chinese label.
+        assertTrue(!state("why_network").visible) { "why_network visible before any score" }
+        assertTrue(s.setAnswer(rid, "network_coverage", answer = score("network_coverage", 2))) { "score not set" }
+        assertTrue(state("why_network").visible) { "why_network hidden after a low network score" }
+        assertEquals("网络在何时何地表现不好？", state("why_network", language = "zh-CN").label, "zh-CN label")
+        assertTrue(s.clearAnswer(rid, "network_coverage")) { "clearAnswer changed nothing" }
+        assertTrue(!state("why_network").visible) { "why_network visible after clearing the score" }
+
+        // An out-of-range score is refused as a typed error.
+        val range = assertThrows<FieldsyncException.Validation> {
+            s.setAnswer(rid, "overall", answer = Answer.Score(Score(value = 11, min = 1, max = 10, dimension = Dimension.OVERALL)))
+        }
+        assertEquals("score_out_of_range", range.code, "out-of-range code")
+
+        // Completion waits for the required answers.
+        val before = s.evaluate(rid, "en", 480)
+        assertTrue(!before.canComplete) { "can complete with nothing answered" }
+        assertTrue(before.issues.any { it.field == "answers.segment" && it.kind == FormIssueKind.REQUIRED }) {
+            "no required issue for segment: ${before.issues.map { it.field to it.code }}"
+        }
+        val required = assertThrows<FieldsyncException.Validation> { s.completeResponse(rid, "en", 480) }
+        assertEquals("answers.segment" to "required", required.field to required.code, "first problem")
+        for ((q, v) in listOf("segment" to "family", "value_tier" to "middle", "core_customer" to "no",
+                "region" to "east", "contact_consent" to "no")) {
+            s.setAnswer(rid, q, answer = Answer.Choice(v))
+        }
+        s.setAnswer(rid, "overall", answer = score("overall", 9))
+
+        // One complaint: the repeat expects one instance, whose category is required.
+        s.setAnswer(rid, "complaint_count", answer = Answer.Integer(1))
+        assertEquals(1u, state("complaints").expectedInstances, "expected complaint instances")
+        val path = s.addRepeatInstance(rid, "complaints")
+        assertEquals(listOf(0), path, "new instance path")
+        val inRepeat = assertThrows<FieldsyncException.Validation> { s.completeResponse(rid, "en", 480) }
+        assertEquals("repeats.complaints[0].answers.complaint_category", inRepeat.field, "field in the repeat")
+        val offered = s.offeredChoices(rid, "complaint_category", path, language = "zh-CN", utcOffsetMinutes = 480)
+        assertEquals(listOf("服务", "网络", "计费与收费", "营销与促销"), offered.map { it.label }, "zh-CN choices")
+        assertTrue(s.setAnswer(rid, "complaint_category", path, Answer.Choice(offered[0].value))) { "category not set" }
+        assertEquals(offered[0].value, state("complaint_category", path).value, "category in the instance")
+        // No instance 1; a negative index never reaches the engine.
+        val missing = assertThrows<FieldsyncException.Validation> {
+            s.setAnswer(rid, "complaint_category", listOf(1), Answer.Choice("network"))
+        }
+        assertEquals("unknown_node", missing.code, "code for a missing instance")
+        assertThrows<IllegalArgumentException> { s.setAnswer(rid, "complaint_category", listOf(-1), Answer.Choice("network")) }
+
+        val ready = s.evaluate(rid, "en", 480)
+        assertTrue(ready.canComplete) { "cannot complete: ${ready.issues.map { it.field to it.code }}" }
+        assertTrue(s.completeResponse(rid, "en", 480)) { "completeResponse returned false" }
+        assertTrue(!s.completeResponse(rid, "en", 480)) { "a second completeResponse returned true" }
+        val done = s.response(rid)
+        assertEquals(ResponseStatus.COMPLETE, done.status, "status")
+        assertEquals(Answer.Text("high"), done.answers["overall_band"], "overall_band")
+        assertEquals(listOf("complaints"), done.repeats.map { it.repeat }, "repeat instances")
+        assertEquals(Answer.Choice(offered[0].value), done.repeats[0].answers["complaint_category"], "answer in the repeat")
+    }
+}
+
+fun xlsFormImportProblems() {
+    // Problems in the sheet come back as data (sheet, row, column), not as exceptions.
+    val bad = FieldSync.XlsForm.import("survey,type,name,label\n,integer,1bad,Age\n".toByteArray(), "bad.csv")
+    assertEquals(null, bad.form, "form of a broken sheet")
+    val first = bad.errors.firstOrNull() ?: fail("no import errors")
+    assertEquals("survey" to "name", first.sheet to first.column, "where the error is")
+    assertTrue(first.row != null && first.code.isNotEmpty()) { "error without row or code: $first" }
+    // The CSV and the workbook are the same form.
+    val csv = example("forms/telecom-satisfaction.csv").inputStream().use {
+        FieldSync.XlsForm.import(it, "telecom-satisfaction.csv")
+    }
+    assertEquals(FieldSync.XlsForm.import(example("forms/telecom-satisfaction.xlsx")).form, csv.form, "csv and xlsx forms")
+    // Another extension is an invalid argument.
+    assertThrows<FieldsyncException.InvalidArgument> { FieldSync.XlsForm.import(ByteArray(3), "form.txt") }
+}
+
 fun twoClientsSyncThroughARealServer() = withTempDir { dir ->
     // scripts/test-bindings starts the server and sets this; missing links are a failure.
     val links = (System.getenv("FIELDSYNC_TEST_LINKS") ?: "").split(" ").filter { it.isNotBlank() }
@@ -348,6 +444,8 @@ fun main(args: Array<String>) {
             Test("typed errors", body = ::typedErrors),
             Test("panic arrives as Internal", body = ::panicArrivesAsInternal),
             Test("golden store from Rust", body = ::goldenStoreFromRust),
+            Test("XLSForm: skip logic, translation, repeat and completion", body = ::xlsFormSkipLogicRepeatAndCompletion),
+            Test("XLSForm: import problems are data", body = ::xlsFormImportProblems),
             Test("two clients sync through a real server", timeoutSeconds = 180, body = ::twoClientsSyncThroughARealServer),
             Test("sync failures are typed and reported", body = ::syncFailuresAreTypedAndReported),
         ),
