@@ -123,13 +123,28 @@ fn the_telecom_survey_filled_step_by_step() -> R {
         "answers.overall",
         "score_out_of_range",
     );
+    let r: fieldsync_core::model::Response = store.get(id)?;
+    assert!(!r.answers.contains_key("overall"));
+    // A form screen may send the choice it showed: a score question stores it as a
+    // score on its own scale and dimension. A text answer is still the wrong type.
+    store.set_answer(id, &top("overall"), choice("7"))?;
+    let r: fieldsync_core::model::Response = store.get(id)?;
+    assert_eq!(r.answers.get("overall"), Some(&score(&form, "overall", 7)));
     expect_validation(
-        store.set_answer(id, &top("overall"), choice("7")),
+        store.set_answer(
+            id,
+            &top("overall"),
+            Some(Answer::Geo(fieldsync_core::model::GeoPoint {
+                lat: 1.0,
+                lon: 1.0,
+                altitude_m: None,
+                accuracy_m: None,
+            })),
+        ),
         "answers.overall",
         "wrong_type",
     );
-    let r: fieldsync_core::model::Response = store.get(id)?;
-    assert!(!r.answers.contains_key("overall"));
+    store.set_answer(id, &top("overall"), None)?;
 
     // Completion is refused until every required answer exists.
     expect_validation(
