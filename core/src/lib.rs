@@ -9,8 +9,10 @@
 //!
 //! Nothing here knows about HTTP, PostgreSQL or UniFFI.
 
+pub mod analytics;
 pub mod crypto;
 pub mod doc;
+pub mod edit;
 pub mod error;
 pub mod forms;
 pub mod ids;

@@ -323,10 +323,36 @@ impl Store {
                 published_forms: Mutex::new(std::collections::HashMap::new()),
             }),
         };
+        if !store.inner.opts.read_only {
+            store.rebuild_stale_projections()?;
+        }
         if store.inner.opts.background_compaction && !store.inner.opts.read_only {
             compact::start_worker(&store);
         }
         Ok(store)
+    }
+
+    /// A migration that adds projection columns marks the projections stale (their
+    /// values live in the sealed documents): rebuild them once, then clear the mark.
+    fn rebuild_stale_projections(&self) -> Result<()> {
+        let stale = self.read(|c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM meta WHERE key = 'projections_stale'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })?;
+        if stale {
+            let n = self.rebuild_projections()?;
+            tracing::info!(documents = n, "projections rebuilt after a schema upgrade");
+            self.write(|tx| {
+                tx.execute("DELETE FROM meta WHERE key = 'projections_stale'", [])?;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     fn init_keys(conn: &mut Connection, key: &[u8], read_only: bool) -> Result<Sealer> {

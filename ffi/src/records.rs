@@ -1751,6 +1751,7 @@ pub(crate) fn response_filter(f: ResponseFilter) -> Result<s::ResponseFilter> {
         from: f.started_from,
         to: f.started_before,
         enumerator: f.enumerator,
+        scopes: None,
     })
 }
 

@@ -121,7 +121,11 @@ impl FieldStore {
         guard(|| {
             Ok(self
                 .inner
-                .list_accounts(&cs::AccountFilter { owner, region })?
+                .list_accounts(&cs::AccountFilter {
+                    owner,
+                    region,
+                    scopes: None,
+                })?
                 .into_iter()
                 .map(|a| AccountSummary {
                     id: a.id.to_string(),
@@ -189,6 +193,7 @@ impl FieldStore {
                 owner,
                 from: None,
                 to: None,
+                scopes: None,
             };
             let p = self
                 .inner
@@ -225,6 +230,7 @@ impl FieldStore {
                 account_id: None,
                 due_before,
                 refund_only: false,
+                scopes: None,
             };
             Ok(self
                 .inner
@@ -397,6 +403,7 @@ impl FieldStore {
                 overdue_at,
                 open_only,
                 customer_id: None,
+                scopes: None,
             };
             Ok(self
                 .inner

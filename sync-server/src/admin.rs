@@ -46,3 +46,64 @@ pub fn enrolment_link<S: Storage + ?Sized>(
         code,
     })
 }
+
+/// On a server without console accounts, create the first one: sign-in name `admin`,
+/// role admin, acting as tenant user `admin` (created if missing), with a random
+/// password. Returns the name and password (shown once), or `None` when accounts exist.
+pub fn first_console_admin<S>(
+    storage: &S,
+    tenant: &str,
+) -> Result<Option<(String, String)>, StorageError>
+where
+    S: Storage + crate::storage::console::ConsoleStore + ?Sized,
+{
+    if !storage.list_console_accounts(tenant)?.is_empty() {
+        return Ok(None);
+    }
+    if !storage
+        .list_users(tenant)?
+        .iter()
+        .any(|(u, _)| u == "admin")
+    {
+        storage.create_user(tenant, "admin", "Administrator")?;
+    }
+    let password = crate::console::password::random_token(15)
+        .map_err(|e| StorageError::Invalid(e.to_string()))?;
+    add_console_account(
+        storage,
+        tenant,
+        "admin",
+        "admin",
+        crate::storage::console::Role::Admin,
+        &password,
+    )?;
+    Ok(Some(("admin".into(), password)))
+}
+
+/// Create a console account with a password (hashed here).
+pub fn add_console_account<S>(
+    storage: &S,
+    tenant: &str,
+    username: &str,
+    user_id: &str,
+    role: crate::storage::console::Role,
+    password: &str,
+) -> Result<(), StorageError>
+where
+    S: crate::storage::console::ConsoleStore + ?Sized,
+{
+    let hash = crate::console::password::hash(password)
+        .map_err(|e| StorageError::Invalid(e.to_string()))?;
+    storage.create_console_account(&crate::storage::console::ConsoleAccount {
+        tenant: tenant.to_string(),
+        username: username.to_string(),
+        user_id: user_id.to_string(),
+        role,
+        password_hash: hash,
+        language: None,
+        created_at: now_ms(),
+        disabled_at: None,
+        failed_logins: 0,
+        locked_until: None,
+    })
+}

@@ -5,6 +5,7 @@
 //! `127.0.0.1:0`; `main.rs` only parses the command line and sets up logging.
 
 pub mod admin;
+pub mod console;
 pub mod demo;
 pub mod materialize;
 pub mod server;

@@ -52,6 +52,37 @@ enum Cmd {
         /// Extra names/IPs for the self-signed certificate.
         #[arg(long = "tls-name")]
         tls_names: Vec<String>,
+        /// TCP address of the back-office console (web pages, JSON API, exports).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        console: SocketAddr,
+        /// Do not serve the console.
+        #[arg(long)]
+        no_console: bool,
+        /// The console is reached over TLS (a reverse proxy): mark cookies Secure.
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Export responses from the server's data (CSV or XLSX), like the console's
+    /// export. Safe while the server runs: reads the change log.
+    Export {
+        /// The form key (all its versions are exported together).
+        #[arg(long)]
+        form: String,
+        /// csv or xlsx.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Choice labels (and question labels in headers) instead of codes.
+        #[arg(long)]
+        labels: bool,
+        /// Language of the labels (a form language or code, e.g. zh).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Only this region and below.
+        #[arg(long)]
+        region: Option<String>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Operator commands on the server's data (safe while the server runs).
     #[command(subcommand)]
@@ -107,6 +138,23 @@ enum Admin {
     EpochBump,
     /// Counts of documents and changes.
     Status,
+    /// Add a back-office console account (prints a generated password unless
+    /// --password-stdin is given).
+    ConsoleUserAdd {
+        /// Sign-in name.
+        username: String,
+        /// The tenant user it acts as (its grants decide the scopes it sees).
+        #[arg(long)]
+        user: String,
+        /// viewer, reviewer or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List console accounts.
+    ConsoleUsers,
 }
 
 fn main() {
@@ -159,6 +207,9 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             listen,
             public_host,
             tls_names,
+            console,
+            no_console,
+            secure_cookies,
         } => {
             let rt = runtime()?;
             rt.block_on(async move {
@@ -167,8 +218,23 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
                 if !cfg.tls_names.contains(&public_host) {
                     cfg.tls_names.push(public_host.clone());
                 }
+                cfg.public_host = Some(public_host.clone());
+                if !no_console {
+                    let mut cc = fieldsync_server::console::ConsoleConfig::new(console);
+                    cc.tenant = tenant.to_string();
+                    cc.secure_cookies = secure_cookies;
+                    cfg.console = Some(cc);
+                }
                 let server = start(cfg).await?;
                 let fresh = admin::first_start(&*server.storage, tenant)?;
+                if let Some(c) = &server.console {
+                    println!("back-office console on http://{}", c.local_addr);
+                    if let Some((user, password)) =
+                        admin::first_console_admin(&*server.storage, tenant)?
+                    {
+                        println!("console sign-in: {user} / {password} (shown once; change it)");
+                    }
+                }
                 println!(
                     "fieldsync server on udp://{} (data {})",
                     server.local_addr,
@@ -199,6 +265,48 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             let st = open_storage(&cli.data)?;
             st.ensure_tenant(tenant)?;
             admin_cmd(&st, tenant, &cli.data, a)?;
+        }
+        Cmd::Export {
+            form,
+            format,
+            labels,
+            lang,
+            region,
+            out,
+        } => {
+            let format = match format.as_str() {
+                "csv" => fieldsync_server::console::ExportFormat::Csv,
+                "xlsx" => fieldsync_server::console::ExportFormat::Xlsx,
+                other => {
+                    return Err(format!("unknown export format {other:?} (csv or xlsx)").into());
+                }
+            };
+            let st = open_storage(&cli.data)?;
+            let opts = fieldsync_server::console::ExportOptions {
+                form_key: form,
+                region,
+                labels,
+                language: lang,
+                ..Default::default()
+            };
+            let n = match out {
+                Some(path) => {
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    let n = fieldsync_server::console::export_from_log(
+                        &*st, tenant, &opts, format, &mut f,
+                    )?;
+                    std::io::Write::flush(&mut f)?;
+                    n
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    fieldsync_server::console::export_from_log(
+                        &*st, tenant, &opts, format, &mut lock,
+                    )?
+                }
+            };
+            eprintln!("{n} responses exported");
         }
         Cmd::Form(f) => {
             let status = form_cli::run(f)?;
@@ -294,6 +402,46 @@ fn admin_cmd(
                 "tenant {tenant} has a new log epoch {}; devices will repair on their next sync",
                 hex::encode(e)
             );
+        }
+        Admin::ConsoleUserAdd {
+            username,
+            user,
+            role,
+            password_stdin,
+        } => {
+            let role = fieldsync_server::storage::console::Role::parse(&role)
+                .ok_or("roles are viewer, reviewer and admin")?;
+            let (password, shown) = if password_stdin {
+                let mut p = String::new();
+                std::io::stdin().read_line(&mut p)?;
+                (p.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (fieldsync_server::console::password::random_token(15)?, true)
+            };
+            admin::add_console_account(st, tenant, &username, &user, role, &password)?;
+            println!(
+                "console user {username} ({}) acting as {user} added",
+                role.as_str()
+            );
+            if shown {
+                println!("password: {password} (shown once)");
+            }
+        }
+        Admin::ConsoleUsers => {
+            use fieldsync_server::storage::console::ConsoleStore;
+            for a in st.list_console_accounts(tenant)? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    a.username,
+                    a.role.as_str(),
+                    a.user_id,
+                    if a.disabled_at.is_some() {
+                        "\tdisabled"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         Admin::Status => {
             let (docs, changes) = st.counts(tenant)?;

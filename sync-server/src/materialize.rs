@@ -61,6 +61,24 @@ pub fn catch_up<S: Storage + ?Sized>(
     Ok(applied)
 }
 
+/// [`catch_up`] for one tenant.
+pub fn catch_up_tenant<S: Storage + ?Sized>(
+    storage: &S,
+    store: &Store,
+    tenant: &str,
+    limit: usize,
+) -> Result<usize, crate::storage::StorageError> {
+    let from = position(store, tenant)?;
+    let entries = storage.log_after(tenant, from, limit)?;
+    let Some(last) = entries.last().map(|e| e.position) else {
+        return Ok(0);
+    };
+    let n = entries.len();
+    apply_entries(store, entries)?;
+    store.set_sync_cursors([0; 16], &[(cursor_scope(tenant)?, last)])?;
+    Ok(n)
+}
+
 fn apply_entries(store: &Store, entries: Vec<LogEntry>) -> Result<(), Error> {
     let mut actors: Vec<(ActorId, String, String)> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -56,6 +56,10 @@ pub struct ServerConfig {
     pub materialize: bool,
     /// A connection with no packet for this long is closed.
     pub idle_timeout: Duration,
+    /// Serve the back-office console over HTTP (needs `materialize`).
+    pub console: Option<crate::console::ConsoleConfig>,
+    /// Host name devices reach this server by (enrolment links made in the console).
+    pub public_host: Option<String>,
 }
 
 impl ServerConfig {
@@ -74,6 +78,8 @@ impl ServerConfig {
             retry_above: 1_000,
             materialize: true,
             idle_timeout: Duration::from_secs(30),
+            console: None,
+            public_host: None,
         }
     }
 }
@@ -211,6 +217,8 @@ pub struct RunningServer {
     pub storage: Arc<SqliteStorage>,
     /// The merged view (when materializing).
     pub merged: Option<Store>,
+    /// The back-office console, when configured.
+    pub console: Option<crate::console::RunningConsole>,
     endpoint: quinn::Endpoint,
     shared: Arc<Shared>,
     accept: tokio::task::JoinHandle<()>,
@@ -262,11 +270,38 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let sh = shared.clone();
     let accept = tokio::spawn(async move { accept_loop(ep, sh).await });
     tracing::info!(%local_addr, "fieldsync server listening");
+    let console = match (&config.console, &merged) {
+        (Some(cc), Some(m)) => {
+            let sh = shared.clone();
+            let hook: crate::console::CommitHook = Arc::new(move |tenant: &str, scopes| {
+                committed(&sh, tenant, scopes, crate::console::writer::CONSOLE_DEVICE);
+            });
+            let link = config
+                .public_host
+                .clone()
+                .map(|host| crate::console::EnrolLink {
+                    host,
+                    port: local_addr.port(),
+                    pin: identity.pin,
+                });
+            let state = crate::console::ConsoleState::new(
+                storage.clone(),
+                m.clone(),
+                cc.clone(),
+                hook,
+                link,
+            )
+            .map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
+            Some(crate::console::start(state).await?)
+        }
+        _ => None,
+    };
     Ok(RunningServer {
         local_addr,
         identity,
         storage,
         merged,
+        console,
         endpoint,
         shared,
         accept,
@@ -292,6 +327,9 @@ impl RunningServer {
 
     /// Stop accepting, close connections, let the storage drain, stop the materializer.
     pub async fn shutdown(self) {
+        if let Some(c) = self.console {
+            c.shutdown().await;
+        }
         self.endpoint.close(0u32.into(), b"server shutting down");
         self.accept.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
@@ -466,6 +504,26 @@ async fn handle_stream(
     }
     let _ = send.finish();
     Ok(())
+}
+
+/// Changes were committed outside a device session (the console): tell live devices of
+/// those scopes and wake the merged view.
+fn committed(shared: &Shared, tenant: &str, scopes: Vec<String>, device: &str) {
+    let wm = shared.storage.watermark(tenant).unwrap_or(0);
+    let _ = shared.notify.send(Notification {
+        tenant: tenant.to_string(),
+        scopes,
+        position: wm,
+        device: device.to_string(),
+    });
+    if let Some(m) = shared
+        .materializer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        m.notify();
+    }
 }
 
 fn notify_commit(shared: &Shared, peer: &crate::session::Peer, scopes: Vec<String>) {

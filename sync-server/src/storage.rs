@@ -8,6 +8,7 @@
 //! order: once a reader sees position `p`, no change with a smaller position can commit
 //! later. That is what makes a cursor safe (docs/protocol.md, "Cursors").
 
+pub mod console;
 pub mod sqlite;
 
 use std::collections::HashSet;

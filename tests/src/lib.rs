@@ -2,5 +2,6 @@
 //! SQLite stores syncing over real QUIC, and a userspace UDP proxy for bad links.
 
 pub mod harness;
+pub mod http;
 pub mod memnet;
 pub mod proxy;

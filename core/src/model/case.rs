@@ -87,6 +87,22 @@ pub enum CaseStage {
 const HOUR: i64 = 3_600_000;
 
 impl CaseStage {
+    /// Every stage, in loop order.
+    pub const ALL: [CaseStage; 7] = [
+        CaseStage::Received,
+        CaseStage::Classified,
+        CaseStage::Dispatched,
+        CaseStage::Handled,
+        CaseStage::Reported,
+        CaseStage::FollowedUp,
+        CaseStage::Closed,
+    ];
+
+    /// Parse the stable name.
+    pub fn parse(s: &str) -> Option<CaseStage> {
+        CaseStage::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,6 +48,11 @@ impl Dimension {
         Dimension::Overall,
     ];
 
+    /// Parse the stable name.
+    pub fn parse(s: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -197,6 +202,18 @@ impl SegmentKind {
             SegmentKind::Enterprise => "enterprise",
         }
     }
+
+    /// Every kind, in report order.
+    pub const ALL: [SegmentKind; 3] = [
+        SegmentKind::Individual,
+        SegmentKind::Family,
+        SegmentKind::Enterprise,
+    ];
+
+    /// Parse the stable name.
+    pub fn parse(s: &str) -> Option<SegmentKind> {
+        SegmentKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// Value tier by spend.
@@ -219,6 +236,14 @@ impl ValueTier {
             ValueTier::Middle => "middle",
             ValueTier::Low => "low",
         }
+    }
+
+    /// Every tier, highest first.
+    pub const ALL: [ValueTier; 3] = [ValueTier::High, ValueTier::Middle, ValueTier::Low];
+
+    /// Parse the stable name.
+    pub fn parse(s: &str) -> Option<ValueTier> {
+        ValueTier::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -128,8 +128,9 @@ impl Projectable for Response {
         let seg = &self.respondent.segment;
         p.tx.prepare_cached(
             "INSERT OR REPLACE INTO responses (doc_id, form_id, form_version, status, region, segment,
-                value_tier, core, overall, band, started_at, completed_at, enumerator, summary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                value_tier, core, overall, band, started_at, completed_at, enumerator, summary,
+                customer_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             p.idb(),
@@ -145,7 +146,8 @@ impl Projectable for Response {
             self.started_at,
             self.completed_at,
             self.enumerator,
-            summary
+            summary,
+            self.respondent.customer_id
         ])?;
         p.tx.prepare_cached("DELETE FROM response_regions WHERE doc_id = ?1")?
             .execute([p.idb()])?;
@@ -307,8 +309,9 @@ impl Projectable for Case {
             .map(|d| d.as_bytes().to_vec());
         p.tx.prepare_cached(
             "INSERT OR REPLACE INTO cases (doc_id, account_id, customer_id, category, severity, stage,
-                owner, received_at, stage_deadline, closed_at, summary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                owner, received_at, stage_deadline, closed_at, summary, first_response_at,
+                dispatches, follow_up_score)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
             p.idb(),
@@ -321,7 +324,10 @@ impl Projectable for Case {
             self.received_at,
             self.stage_deadline,
             self.closed_at,
-            summary
+            summary,
+            self.first_response_at,
+            i64::try_from(self.dispatches.len()).unwrap_or(i64::MAX),
+            self.follow_up_score
         ])?;
         Ok(())
     }

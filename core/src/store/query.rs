@@ -48,6 +48,9 @@ pub struct ResponseFilter {
     pub to: Option<Timestamp>,
     /// By this enumerator.
     pub enumerator: Option<String>,
+    /// Only documents in these scopes (`None`: all the store holds). The server's
+    /// console passes the reader's readable scopes; an empty list matches nothing.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A response in a list.
@@ -98,6 +101,9 @@ pub struct VisitFilter {
     pub from: Option<Timestamp>,
     /// Planned before.
     pub to: Option<Timestamp>,
+    /// Only documents in these scopes (`None`: all the store holds). The server's
+    /// console passes the reader's readable scopes; an empty list matches nothing.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A visit in a list.
@@ -136,6 +142,9 @@ pub struct CommitmentFilter {
     pub due_before: Option<Timestamp>,
     /// Refunds/credits promised only.
     pub refund_only: bool,
+    /// Only documents in these scopes (`None`: all the store holds). The server's
+    /// console passes the reader's readable scopes; an empty list matches nothing.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// An open commitment.
@@ -170,6 +179,9 @@ pub struct CaseFilter {
     pub open_only: bool,
     /// For this customer.
     pub customer_id: Option<String>,
+    /// Only documents in these scopes (`None`: all the store holds). The server's
+    /// console passes the reader's readable scopes; an empty list matches nothing.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A case in a list.
@@ -204,6 +216,9 @@ pub struct AccountFilter {
     pub owner: Option<String>,
     /// In this region or under it.
     pub region: Option<String>,
+    /// Only documents in these scopes (`None`: all the store holds). The server's
+    /// console passes the reader's readable scopes; an empty list matches nothing.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// An account in a list.
@@ -272,6 +287,16 @@ impl Sql {
         self.and(format!(
             "({col} = {exact} OR ({col} >= {lo} AND {col} < {hi}))"
         ));
+    }
+    /// `col IN (scopes)`; an empty list matches nothing.
+    fn scopes(&mut self, col: &str, scopes: &Option<Vec<String>>) {
+        let Some(list) = scopes else { return };
+        if list.is_empty() {
+            self.and("0".into());
+            return;
+        }
+        let marks: Vec<String> = list.iter().map(|s| self.p(s.clone())).collect();
+        self.and(format!("{col} IN ({})", marks.join(", ")));
     }
     /// Keyset condition for `ORDER BY col DESC, id DESC` (or ASC).
     fn after(&mut self, col: &str, id_col: &str, token: Option<&str>, desc: bool) -> Result<()> {
@@ -358,6 +383,7 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<ResponseRow>> {
         let mut q = Sql::new();
+        q.scopes("d.scope", &filter.scopes);
         // With a region, drive the query from the region-prefix index: equality on the
         // prefix (and band), already in page order.
         let by_region = filter.region.is_some();
@@ -458,6 +484,7 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<VisitRow>> {
         let mut q = Sql::new();
+        q.scopes("d.scope", &filter.scopes);
         if let Some(a) = filter.account_id {
             let p = q.p(a.as_bytes().to_vec());
             q.and(format!("v.account_id = {p}"));
@@ -518,6 +545,10 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<CommitmentRow>> {
         let mut q = Sql::new();
+        q.scopes(
+            "(SELECT scope FROM documents WHERE id = c.visit_id)",
+            &filter.scopes,
+        );
         q.and("c.done_at IS NULL".into());
         if let Some(o) = &filter.owner {
             let p = q.p(o.clone());
@@ -600,6 +631,10 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<CaseRow>> {
         let mut q = Sql::new();
+        q.scopes(
+            "(SELECT scope FROM documents WHERE id = c.doc_id)",
+            &filter.scopes,
+        );
         if let Some(s) = filter.stage {
             let p = q.p(s.as_str().to_string());
             q.and(format!("c.stage = {p}"));
@@ -656,6 +691,10 @@ impl Store {
     /// Accounts matching `filter`, by name.
     pub fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountRow>> {
         let mut q = Sql::new();
+        q.scopes(
+            "(SELECT scope FROM documents WHERE id = a.doc_id)",
+            &filter.scopes,
+        );
         if let Some(o) = &filter.owner {
             let p = q.p(o.clone());
             q.and(format!(

@@ -207,6 +207,21 @@ WITH RECURSIVE parts(doc_id, band, started_at, prefix, rest) AS (
 INSERT OR IGNORE INTO response_regions (prefix, doc_id, band, started_at)
 SELECT prefix, doc_id, band, started_at FROM parts WHERE prefix IS NOT NULL;
 "#,
+    // 4: what the analytics need beyond lists (docs/analytics.md): the respondent's
+    // customer id on responses (score drops between two surveys), and on cases the first
+    // response, the number of dispatches (first-contact resolution) and the follow-up
+    // score. The values live in the sealed documents, so the store rebuilds every
+    // projection once on open (`projections_stale`).
+    r#"
+ALTER TABLE responses ADD COLUMN customer_id TEXT;
+CREATE INDEX responses_customer ON responses(customer_id, started_at)
+    WHERE customer_id IS NOT NULL;
+ALTER TABLE cases ADD COLUMN first_response_at INTEGER;
+ALTER TABLE cases ADD COLUMN dispatches INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN follow_up_score INTEGER;
+INSERT INTO meta (key, value) VALUES ('projections_stale', X'01')
+    ON CONFLICT(key) DO UPDATE SET value = X'01';
+"#,
 ];
 
 /// The schema version this build writes.

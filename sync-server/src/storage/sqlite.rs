@@ -19,7 +19,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::*;
 
-const SCHEMA: &[&str] = &[r#"
+mod console;
+
+const SCHEMA: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id            TEXT PRIMARY KEY,
     epoch         BLOB NOT NULL,
@@ -114,7 +117,10 @@ CREATE TABLE actors (
     user_id   TEXT NOT NULL,
     PRIMARY KEY (tenant, actor)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // 2: back-office sign-in (storage/sqlite/console.rs).
+    console::SCHEMA_2,
+];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -270,21 +276,23 @@ fn ingest_loop(
                 Err(_) => break,
             }
         }
-        let reqs: Vec<IngestRequest> = group.iter().map(|(r, _)| r.clone()).collect();
+        // The requests move into the transaction (their change bytes are not copied);
+        // the replies wait for its outcome.
+        let (reqs, replies): (Vec<IngestRequest>, Vec<Reply>) = group.into_iter().unzip();
         let result = {
             let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
             commit_group(&mut w, reqs)
         };
         match result {
             Ok(outcomes) => {
-                for ((_, reply), o) in group.into_iter().zip(outcomes) {
+                for (reply, o) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(o));
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
                 tracing::error!(error = %msg, "ingest transaction failed; pushes not acknowledged");
-                for (_, reply) in group {
+                for reply in replies {
                     let _ = reply.send(Err(StorageError::Invalid(format!("commit failed: {msg}"))));
                 }
             }
@@ -315,7 +323,7 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
     let mut docs: HashMap<DocId, DocState> = HashMap::new();
     let mut scope_exists: HashMap<(String, String), bool> = HashMap::new();
     let mut outcomes = Vec::with_capacity(reqs.len());
-    let mut seen_actors: HashSet<(String, Vec<u8>)> = HashSet::new();
+    let mut seen_actors: HashMap<String, HashSet<Vec<u8>>> = HashMap::new();
     {
         let mut get_doc = tx.prepare_cached(
             "SELECT tenant, kind, scope, heads, last_position FROM documents WHERE id = ?1",
@@ -332,9 +340,9 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
         let mut ins_actor = tx.prepare_cached(
             "INSERT INTO actors (tenant, actor, device_id, user_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )?;
-        for req in reqs {
+        for mut req in reqs {
             let mut out = IngestOutcome {
-                rejected: req.pre_rejected.clone(),
+                rejected: std::mem::take(&mut req.pre_rejected),
                 ..Default::default()
             };
             let mut scopes: HashSet<String> = HashSet::new();
@@ -467,7 +475,14 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                         now,
                         c.bytes
                     ])?;
-                    if seen_actors.insert((req.tenant.clone(), c.actor.clone())) {
+                    let known_actor = seen_actors
+                        .get(&req.tenant)
+                        .is_some_and(|a| a.contains(&c.actor));
+                    if !known_actor {
+                        seen_actors
+                            .entry(req.tenant.clone())
+                            .or_default()
+                            .insert(c.actor.clone());
                         ins_actor.execute(params![
                             req.tenant,
                             c.actor,
@@ -481,7 +496,9 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
                     state.last_position = position;
                     out.accepted += 1;
                     out.last_position = position;
-                    scopes.insert(d.scope.clone());
+                    if !scopes.contains(&d.scope) {
+                        scopes.insert(d.scope.clone());
+                    }
                 }
             }
             out.scopes = scopes.into_iter().collect();
@@ -489,31 +506,54 @@ fn commit_group(conn: &mut Connection, reqs: Vec<IngestRequest>) -> Result<Vec<I
             outcomes.push(out);
         }
     }
-    for (id, s) in &docs {
-        if s.known.is_empty() {
-            continue;
+    write_doc_states(&tx, &docs, now)?;
+    {
+        let mut set_pos =
+            tx.prepare_cached("UPDATE tenants SET next_position = ?2 WHERE id = ?1")?;
+        for (tenant, p) in &next_pos {
+            set_pos.execute(params![tenant, i64::try_from(*p).unwrap_or(i64::MAX)])?;
         }
-        if s.created {
-            tx.execute(
-                "INSERT INTO documents (id, tenant, kind, scope, created_by, created_at, updated_at, heads, last_position)
-                 VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?5, ?6, ?7)",
-                params![&id.as_bytes()[..], s.tenant, s.kind.code(), s.scope, now, encode_heads(&s.heads), i64::try_from(s.last_position).unwrap_or(0), s.created_by],
-            )?;
-        } else {
-            tx.execute(
-                "UPDATE documents SET updated_at = ?2, heads = ?3, last_position = ?4 WHERE id = ?1",
-                params![&id.as_bytes()[..], now, encode_heads(&s.heads), i64::try_from(s.last_position).unwrap_or(0)],
-            )?;
-        }
-    }
-    for (tenant, p) in &next_pos {
-        tx.execute(
-            "UPDATE tenants SET next_position = ?2 WHERE id = ?1",
-            params![tenant, i64::try_from(*p).unwrap_or(i64::MAX)],
-        )?;
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Insert or update the `documents` row of every document that received changes, with
+/// cached statements (one parse per connection, not one per document) and in id order
+/// (neighbouring keys land on the same B-tree pages).
+fn write_doc_states(
+    tx: &rusqlite::Transaction<'_>,
+    docs: &HashMap<DocId, DocState>,
+    now: Timestamp,
+) -> Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO documents (id, tenant, kind, scope, created_by, created_at, updated_at, heads, last_position)
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?5, ?6, ?7)",
+    )?;
+    let mut upd = tx.prepare_cached(
+        "UPDATE documents SET updated_at = ?2, heads = ?3, last_position = ?4 WHERE id = ?1",
+    )?;
+    let mut touched: Vec<(&DocId, &DocState)> =
+        docs.iter().filter(|(_, s)| !s.known.is_empty()).collect();
+    touched.sort_unstable_by_key(|(id, _)| **id);
+    for (id, s) in touched {
+        let last = i64::try_from(s.last_position).unwrap_or(0);
+        if s.created {
+            ins.execute(params![
+                &id.as_bytes()[..],
+                s.tenant,
+                s.kind.code(),
+                s.scope,
+                now,
+                encode_heads(&s.heads),
+                last,
+                s.created_by
+            ])?;
+        } else {
+            upd.execute(params![&id.as_bytes()[..], now, encode_heads(&s.heads), last])?;
+        }
+    }
+    Ok(())
 }
 
 fn reject(doc: DocId, c: &ParsedChange, reason: RejectReason) -> Rejected {
