@@ -262,6 +262,13 @@ fn the_telecom_survey_filled_step_by_step() -> R {
     );
     assert!(matches!(r.answers.get("ended"), Some(Answer::DateTime(_))));
     assert_eq!(r.repeats["complaints"].len(), 2);
+    // Questions with a `respondent` column fill the respondent's segment, which lists,
+    // analytics and exports read.
+    use fieldsync_core::model::{SegmentKind, ValueTier};
+    assert_eq!(r.respondent.segment.kind, SegmentKind::Enterprise);
+    assert_eq!(r.respondent.segment.value_tier, Some(ValueTier::High));
+    assert!(r.respondent.segment.core);
+    assert_eq!(r.respondent.phone.as_deref(), Some("13800138000"));
     // Completing twice changes nothing.
     assert!(!store.complete_response(id, &en)?);
     Ok(())

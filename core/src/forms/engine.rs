@@ -26,7 +26,7 @@ mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub use eval::{ElementState, Evaluation, Issue, IssueKind, NodeRef};
+pub use eval::{ElementState, Evaluation, Issue, IssueKind, NodeRef, RESPONDENT_ROLES};
 
 use super::expr::Expr;
 use crate::ids::Timestamp;

@@ -520,6 +520,17 @@ impl Record for Form {
             if q.kind.is_container() {
                 containers.insert(q.id.as_str());
             }
+            if let Some(role) = q.extra.get("respondent")
+                && !role.is_empty()
+                && !crate::forms::engine::RESPONDENT_ROLES.contains(&role.as_str())
+            {
+                return Err(ValidationError::new(
+                    f("extra.respondent"),
+                    "invalid_respondent_field",
+                    "respondent is one of segment, value_tier, core, customer_id, name, phone",
+                )
+                .into());
+            }
             match q.kind {
                 QuestionKind::Score => {
                     let s = q.effective_scale();

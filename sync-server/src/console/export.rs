@@ -90,21 +90,22 @@ struct Plan {
     language: Option<String>,
 }
 
+/// Fixed columns, `_`-prefixed (as Kobo does) so no question name can clash.
 const FIXED: [&str; 14] = [
-    "response_id",
-    "form_key",
-    "form_version",
-    "status",
-    "region",
-    "segment",
-    "value_tier",
-    "core",
-    "customer_id",
-    "enumerator",
-    "started_at",
-    "completed_at",
-    "overall",
-    "band",
+    "_id",
+    "_form_key",
+    "_form_version",
+    "_status",
+    "_region",
+    "_segment",
+    "_value_tier",
+    "_core",
+    "_customer_id",
+    "_enumerator",
+    "_started_at",
+    "_completed_at",
+    "_overall",
+    "_band",
 ];
 
 fn plan(merged: &Store, opts: &ExportOptions) -> Result<Plan, ExportError> {
@@ -167,11 +168,7 @@ impl Plan {
     fn header(&self, repeat: Option<&str>) -> Vec<String> {
         let mut h: Vec<String> = match repeat {
             None => FIXED.iter().map(|s| s.to_string()).collect(),
-            Some(_) => vec![
-                "response_id".into(),
-                "instance".into(),
-                "instance_id".into(),
-            ],
+            Some(_) => vec!["_id".into(), "_instance".into(), "_instance_id".into()],
         };
         for c in self
             .columns

@@ -258,6 +258,7 @@ impl CompiledForm {
             }
         }
         writes.sort_by(|a, b| a.0.cmp(&b.0));
+        self.apply_respondent(response);
         for (key, v) in writes {
             let id = self.form.questions[key.0].id.clone();
             let Some(answers) = answers_at_mut(self, response, key.0, &key.1) else {
@@ -382,6 +383,65 @@ fn repeats_at_mut<'r>(
         repeats_at_mut(form, &mut instance.repeats, rest, inst_rest)
     }
 }
+
+impl CompiledForm {
+    /// Copy the answers of questions that carry a `respondent` column (`segment`,
+    /// `value_tier`, `core`, `customer_id`, `name`, `phone`) into the response's
+    /// respondent fields, which lists, analytics and exports read. An answer that does
+    /// not fit (an unknown segment name) leaves the field as it was.
+    pub fn apply_respondent(&self, response: &mut Response) {
+        for (i, q) in self.form.questions.iter().enumerate() {
+            if self.repeat_depth(i) > 0 {
+                continue;
+            }
+            let (Some(role), Some(a)) = (q.extra.get("respondent"), response.answers.get(&q.id))
+            else {
+                continue;
+            };
+            let text = match a {
+                Answer::Text(t) | Answer::Choice(t) => Some(t.trim().to_string()),
+                Answer::Integer(n) => Some(n.to_string()),
+                Answer::Acknowledged(b) => Some(if *b { "yes".into() } else { "no".into() }),
+                _ => None,
+            };
+            let Some(text) = text.filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            let seg = &mut response.respondent.segment;
+            match role.as_str() {
+                "segment" => {
+                    if let Some(k) = crate::model::SegmentKind::parse(&text) {
+                        seg.kind = k;
+                    }
+                }
+                "value_tier" => {
+                    if let Some(t) = crate::model::ValueTier::parse(&text) {
+                        seg.value_tier = Some(t);
+                    }
+                }
+                "core" => match text.to_ascii_lowercase().as_str() {
+                    "yes" | "true" | "1" | "core" => seg.core = true,
+                    "no" | "false" | "0" => seg.core = false,
+                    _ => {}
+                },
+                "customer_id" => response.respondent.customer_id = Some(text),
+                "name" => response.respondent.name = Some(text),
+                "phone" => response.respondent.phone = Some(text),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Values of the `respondent` column.
+pub const RESPONDENT_ROLES: [&str; 6] = [
+    "segment",
+    "value_tier",
+    "core",
+    "customer_id",
+    "name",
+    "phone",
+];
 
 /// The answer map of the instance a node lives in, if that instance exists.
 fn answers_at_mut<'r>(
