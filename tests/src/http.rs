@@ -226,10 +226,47 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let key = format!("name=\"{name}\" value=\"");
     let i = html.find(&key)? + key.len();
     let j = html[i..].find('"')? + i;
-    Some(
-        html[i..j]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&quot;", "\""),
-    )
+    Some(unescape(&html[i..j]))
+}
+
+/// Undo HTML escaping of attribute text (what a browser does before it submits):
+/// the named entities askama and browsers use, and every numeric one.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let ent = &tail[1..end];
+        let c = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => ent
+                .strip_prefix("#x")
+                .or_else(|| ent.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

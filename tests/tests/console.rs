@@ -369,3 +369,85 @@ async fn a_review_reaches_the_collectors_device() {
     let m: Response = merged.get(id).expect("merged response");
     assert_eq!(m.status, ResponseStatus::Approved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_forms_enrolment_and_revocation() {
+    let w = world().await;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let xlsx =
+        std::fs::read(root.join("examples/forms/telecom-satisfaction.xlsx")).expect("example");
+    let revoked = tokio::task::block_in_place(|| {
+        let mut adm = console(&w);
+        let csrf = sign_in(&mut adm, "admin", PW).expect("admin");
+        // A broken spreadsheet: every error with its sheet, row and column.
+        let bad = b"survey,type,name,label\n,integer,1age,Age\n,select_one nolist,q,Q\n";
+        let r = adm.post_file("/ops/forms", &[("csrf", &csrf)], ("file", "bad.csv", bad));
+        assert_eq!(r.status, 200);
+        let page = r.text();
+        assert!(page.contains("id=\"import-errors\""), "{page}");
+        assert!(
+            page.contains("survey!2 name"),
+            "row and column named: {page}"
+        );
+        assert!(!page.contains("id=\"publish\""), "nothing to publish");
+        // The example: a preview, then published as the next version of telecom-sat.
+        let r = adm.post_file(
+            "/ops/forms",
+            &[("csrf", &csrf)],
+            ("file", "telecom.xlsx", &xlsx),
+        );
+        let page = r.text();
+        assert!(page.contains("id=\"publish\""), "{page}");
+        let form_json = input_value(&page, "form").expect("the form to publish");
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&form_json) {
+            let i = e.column().saturating_sub(40);
+            panic!(
+                "the page's form is not JSON: {e}: {}",
+                &form_json[i..(i + 80).min(form_json.len())]
+            );
+        }
+        let r = adm.post(
+            "/ops/forms/publish",
+            &[
+                ("csrf", &csrf),
+                ("form", &form_json),
+                ("scope", "team:north"),
+            ],
+        );
+        assert_eq!(r.status, 303);
+        // The sample survey of the world is version 1 of telecom-sat: this is version 2.
+        assert_eq!(
+            r.header("location"),
+            Some("/ops/forms?message=published_v2")
+        );
+        // An enrolment code with its QR image.
+        let r = adm.post(
+            "/ops/enrol",
+            &[("csrf", &csrf), ("user", "li"), ("hours", "1")],
+        );
+        assert_eq!(r.status, 200);
+        let page = r.text();
+        assert!(page.contains("id=\"enrol-code\""));
+        assert!(page.contains("<svg"), "a QR image");
+        assert!(page.contains("fieldsync:"), "the enrolment link: {page}");
+        // Revoke li's phone.
+        let r = adm.post("/ops/devices/phone-li/revoke", &[("csrf", &csrf)]);
+        assert_eq!(r.status, 303);
+        r.status
+    });
+    assert_eq!(revoked, 303);
+    // The device is refused from now on; a colleague's device receives the form.
+    assert!(w.li.sync().await.is_err(), "a revoked device is refused");
+    w.srv.user("wang", &[("team:north", true, true)]);
+    let wang = Device::enrolled(&w.srv, "phone-wang", "wang").await;
+    wang.sync().await.expect("sync");
+    let forms = wang.store.list_forms(Some("telecom-sat")).expect("forms");
+    assert_eq!(forms.len(), 2, "the published form reached the device");
+    assert_eq!(forms[0].version, 2, "newest first");
+    assert!(forms[0].published);
+    let rows = wang
+        .store
+        .list_responses(&Default::default(), 50, None)
+        .expect("responses");
+    assert_eq!(rows.items.len(), 6);
+}
