@@ -31,7 +31,7 @@ pub use forms::Locale;
 pub use projection::Projectable;
 pub use query::{
     AccountFilter, AccountRow, CaseFilter, CaseRow, CommitmentFilter, CommitmentRow, FormRow, Page,
-    ResponseFilter, ResponseRow, VisitFilter, VisitRow,
+    ResponseFilter, ResponseOrder, ResponseRow, VisitFilter, VisitRow,
 };
 pub use sync_state::{ServerEndpoint, SyncIdentity};
 

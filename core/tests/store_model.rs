@@ -540,6 +540,52 @@ fn response_queries_filter_and_page() -> Result<()> {
         s.list_responses(&ResponseFilter::default(), 10, Some("garbage"))
             .is_err()
     );
+    // Every order pages through everything once, in order, with and without a region.
+    use fieldsync_core::store::ResponseOrder;
+    for order in [
+        ResponseOrder::Newest,
+        ResponseOrder::Oldest,
+        ResponseOrder::LowestScore,
+        ResponseOrder::HighestScore,
+    ] {
+        for region in [None, Some("south".to_string())] {
+            let f = ResponseFilter {
+                order,
+                region: region.clone(),
+                ..Default::default()
+            };
+            let (mut rows, mut next) = (Vec::new(), None);
+            loop {
+                let p = s.list_responses(&f, 13, next.as_deref())?;
+                rows.extend(p.items);
+                match p.next {
+                    Some(n) => next = Some(n),
+                    None => break,
+                }
+            }
+            let mut ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+            let n = ids.len();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), n, "{order:?}: no row twice");
+            assert_eq!(
+                n,
+                if region.is_some() { 80 } else { 121 },
+                "{order:?} {region:?}"
+            );
+            let ordered = rows.windows(2).all(|w| match order {
+                ResponseOrder::Newest => w[0].started_at >= w[1].started_at,
+                ResponseOrder::Oldest => w[0].started_at <= w[1].started_at,
+                ResponseOrder::LowestScore => {
+                    w[0].overall.unwrap_or(f64::MAX) <= w[1].overall.unwrap_or(f64::MAX)
+                }
+                ResponseOrder::HighestScore => {
+                    w[0].overall.unwrap_or(f64::MIN) >= w[1].overall.unwrap_or(f64::MIN)
+                }
+            });
+            assert!(ordered, "{order:?} {region:?}");
+        }
+    }
     Ok(())
 }
 

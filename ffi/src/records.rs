@@ -1752,6 +1752,7 @@ pub(crate) fn response_filter(f: ResponseFilter) -> Result<s::ResponseFilter> {
         to: f.started_before,
         enumerator: f.enumerator,
         scopes: None,
+        order: Default::default(),
     })
 }
 

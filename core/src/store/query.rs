@@ -51,6 +51,45 @@ pub struct ResponseFilter {
     /// Only documents in these scopes (`None`: all the store holds). The server's
     /// console passes the reader's readable scopes; an empty list matches nothing.
     pub scopes: Option<Vec<String>>,
+    /// Order of the list.
+    pub order: ResponseOrder,
+}
+
+/// How a response list is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseOrder {
+    /// Latest interview first (the default).
+    #[default]
+    Newest,
+    /// Earliest interview first.
+    Oldest,
+    /// Lowest overall score first (responses without a score last).
+    LowestScore,
+    /// Highest overall score first (responses without a score last).
+    HighestScore,
+}
+
+impl ResponseOrder {
+    /// Parse `newest`, `oldest`, `lowest`, `highest`.
+    pub fn parse(s: &str) -> Option<ResponseOrder> {
+        match s {
+            "newest" => Some(ResponseOrder::Newest),
+            "oldest" => Some(ResponseOrder::Oldest),
+            "lowest" => Some(ResponseOrder::LowestScore),
+            "highest" => Some(ResponseOrder::HighestScore),
+            _ => None,
+        }
+    }
+}
+
+/// The sort key of a score order: the overall score in ten-thousandths; responses
+/// without a score sort after every scored one in both directions.
+fn score_key(overall: Option<f64>, lowest_first: bool) -> i64 {
+    match overall {
+        Some(v) => (v * 10_000.0).round() as i64,
+        None if lowest_first => i64::MAX,
+        None => i64::MIN,
+    }
 }
 
 /// A response in a list.
@@ -424,12 +463,22 @@ impl Store {
             let p = q.p(e.clone());
             q.and(format!("r.enumerator = {p}"));
         }
-        q.after(
-            &format!("{t}.started_at"),
-            &format!("{t}.doc_id"),
-            after,
-            true,
-        )?;
+        let (key, desc) = match filter.order {
+            ResponseOrder::Newest => (format!("{t}.started_at"), true),
+            ResponseOrder::Oldest => (format!("{t}.started_at"), false),
+            ResponseOrder::LowestScore => (
+                "COALESCE(CAST(ROUND(r.overall * 10000) AS INTEGER), 9223372036854775807)"
+                    .to_string(),
+                false,
+            ),
+            ResponseOrder::HighestScore => (
+                "COALESCE(CAST(ROUND(r.overall * 10000) AS INTEGER), -9223372036854775808)"
+                    .to_string(),
+                true,
+            ),
+        };
+        q.after(&key, &format!("{t}.doc_id"), after, desc)?;
+        let dir = if desc { "DESC" } else { "ASC" };
         let lim = q.p(limit_of(limit) + 1);
         let from = if by_region {
             "response_regions rr CROSS JOIN responses r ON r.doc_id = rr.doc_id"
@@ -441,7 +490,7 @@ impl Store {
                     r.core, r.overall, r.band, r.started_at, r.completed_at, r.enumerator, r.summary,
                     d.conflicts, d.quarantine IS NOT NULL
              FROM {from} JOIN documents d ON d.id = r.doc_id
-             {} ORDER BY {t}.started_at DESC, {t}.doc_id DESC LIMIT {lim}",
+             {} ORDER BY {key} {dir}, {t}.doc_id {dir} LIMIT {lim}",
             q.where_clause()
         );
         let raw = self.page_query(&sql, &q.params, |r| {
@@ -473,7 +522,12 @@ impl Store {
             row.respondent_name = s.respondent_name;
             items.push(row);
         }
-        Ok(paginate(items, limit, |r| token(r.started_at, r.id)))
+        let order = filter.order;
+        Ok(paginate(items, limit, |r| match order {
+            ResponseOrder::Newest | ResponseOrder::Oldest => token(r.started_at, r.id),
+            ResponseOrder::LowestScore => token(score_key(r.overall, true), r.id),
+            ResponseOrder::HighestScore => token(score_key(r.overall, false), r.id),
+        }))
     }
 
     /// Visits matching `filter`, latest planned first.

@@ -382,6 +382,8 @@ pub struct ResponsesQuery {
     #[serde(default)]
     enumerator: Option<String>,
     #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
     after: Option<String>,
 }
 
@@ -413,6 +415,9 @@ impl ResponsesQuery {
             to: nonempty(&self.to).and_then(|d| view::parse_date(&d)),
             enumerator: nonempty(&self.enumerator),
             scopes: signed.readable.clone(),
+            order: nonempty(&self.sort)
+                .and_then(|s| fieldsync_core::store::ResponseOrder::parse(&s))
+                .unwrap_or_default(),
             ..ResponseFilter::default()
         }
     }
@@ -428,6 +433,7 @@ impl ResponsesQuery {
             ("from", &self.from),
             ("to", &self.to),
             ("enumerator", &self.enumerator),
+            ("sort", &self.sort),
         ] {
             if let Some(v) = nonempty(v) {
                 parts.push(format!("{k}={}", urlencode(&v)));
