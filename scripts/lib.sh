@@ -91,3 +91,25 @@ ensure_swift_chroot() {
         || { tail -20 "$SWIFT_ROOT.log"; echo "installing swiftlang in the chroot failed"; return 1; }
     mv "$SWIFT_ROOT.partial" "$SWIFT_ROOT"
 }
+
+# The console's real-browser test (tests/tests/browser.rs): Debian's Chromium at
+# /usr/bin/chromium, driven by playwright-core from tests/browser (pinned in its
+# package-lock.json; playwright-core downloads no browser of its own).
+ensure_browser() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if [ ! -x /usr/bin/chromium ]; then
+        step "installing Chromium (apt chromium)"
+        apt_install chromium
+    fi
+    # The machine image carries Node.js 20 and npm; playwright-core needs Node.js >= 20
+    # (Debian 12's own nodejs is 18, so it is no fallback).
+    if ! command -v npm >/dev/null 2>&1 || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+        echo "ensure_browser: Node.js >= 20 with npm is needed for tests/browser" >&2
+        return 1
+    fi
+    if [ ! -f "$root/tests/browser/node_modules/playwright-core/package.json" ]; then
+        step "installing tests/browser (npm ci: playwright-core)"
+        npm ci --prefix "$root/tests/browser" --no-audit --no-fund --loglevel=error
+    fi
+}

@@ -7,6 +7,7 @@
 
 uniffi::setup_scaffolding!();
 
+pub mod analytics;
 pub mod error;
 pub mod forms;
 pub mod records;

@@ -33,6 +33,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use fieldsync_core::store::Store;
 
+use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 
 pub use export::{ExportFormat, ExportOptions, export_from_log, export_responses};
@@ -115,6 +116,29 @@ impl ConsoleState {
         })
     }
 }
+
+impl Inner {
+    /// After a console write: tell the merged view and the devices, then wait (at most
+    /// `SETTLE_MS`) until the merged view has applied the tenant's log, so the page the
+    /// browser is redirected to already shows the change. Blocking: call it from
+    /// `spawn_blocking`. A merged view that falls behind only delays the page; the
+    /// change itself is committed.
+    pub(crate) fn committed(&self, tenant: &str, scopes: Vec<String>) {
+        (self.on_commit)(tenant, scopes);
+        let Ok(target) = self.storage.watermark(tenant) else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(SETTLE_MS);
+        while crate::materialize::position(&self.merged, tenant).is_ok_and(|p| p < target)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// How long a console write waits for the merged view before redirecting.
+const SETTLE_MS: u64 = 3_000;
 
 const STYLE: &str = include_str!("../templates/style.css");
 

@@ -48,7 +48,7 @@ def survey():
                    ])
 
 
-def response(form_id, overall):
+def response(form_id, overall, at=1_700_000_000_000):
     return fs.Response(
         form_id=form_id, form_version=1, status=fs.ResponseStatus.COMPLETE,
         respondent=fs.Respondent(name="R", phone=None, customer_id="C1",
@@ -57,7 +57,7 @@ def response(form_id, overall):
         region="north/county-1/district-2",
         answers={"overall": fs.Answer.SCORE(score=fs.Score(value=overall, min=1, max=10,
                                                             dimension=fs.Dimension.OVERALL))},
-        location=None, started_at=1_700_000_000_000, completed_at=None, enumerator="py",
+        location=None, started_at=at, completed_at=None, enumerator="py",
         note="", review=[], follow_ups=[])
 
 
@@ -187,6 +187,25 @@ class Bindings(unittest.TestCase):
         self.assertTrue(bad.errors)
         self.assertEqual(bad.errors[0].sheet, "survey")
         self.assertEqual(bad.errors[0].column, "name")
+
+    def test_figures_offline(self):
+        store = self.open()
+        form_id = store.create_form("team:py", survey())
+        # One customer, three surveys a day apart, overall 9 then 6 then 2.
+        for i, overall in enumerate((9, 6, 2)):
+            store.create_response("team:py", response(form_id, overall, 1_700_000_000_000 + i * 86_400_000))
+        s = store.satisfaction(fs.FigureFilter())
+        self.assertEqual((s.overall.n, s.overall.high, s.overall.middle, s.overall.low), (3, 1, 1, 1))
+        self.assertAlmostEqual(s.overall.mean, 17 / 3)
+        self.assertAlmostEqual(s.overall.high_pct, 100 / 3)
+        self.assertEqual(s.by_segment[0].segment, fs.SegmentKind.INDIVIDUAL)
+        self.assertEqual(s.ordinary.n, 3)
+        self.assertEqual(s.core.n, 0)
+        self.assertEqual(store.case_figures(0).total, 0)
+        # Two drops of at least 2 points for customer C1 (9 -> 6, 6 -> 2), owned by the
+        # enumerator of the later survey.
+        drops = sorted((w.kind, w.customer_id, w.owner, w.value) for w in store.early_warnings(0))
+        self.assertEqual(drops, [("score_drop", "C1", "py", 3.0), ("score_drop", "C1", "py", 4.0)])
 
     def test_panic_arrives_as_an_error(self):
         s = self.open()

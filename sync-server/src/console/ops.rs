@@ -384,7 +384,7 @@ pub async fn publish_form(
             &form,
         ) {
             Ok(_) => {
-                (st2.inner.on_commit)(&author.tenant, vec![scope]);
+                st2.inner.committed(&author.tenant, vec![scope]);
                 Ok(Ok(next))
             }
             Err(writer::WriteError::Rule(fieldsync_core::Error::Validation(v))) => {

@@ -834,7 +834,7 @@ pub async fn review(
         match r {
             Ok(_) => {
                 if let Ok(Some(meta)) = st2.inner.storage.doc_meta(&author.tenant, id) {
-                    (st2.inner.on_commit)(&author.tenant, vec![meta.scope]);
+                    st2.inner.committed(&author.tenant, vec![meta.scope]);
                 }
                 Ok(Some("reviewed".into()))
             }

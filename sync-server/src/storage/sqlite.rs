@@ -550,7 +550,12 @@ fn write_doc_states(
                 s.created_by
             ])?;
         } else {
-            upd.execute(params![&id.as_bytes()[..], now, encode_heads(&s.heads), last])?;
+            upd.execute(params![
+                &id.as_bytes()[..],
+                now,
+                encode_heads(&s.heads),
+                last
+            ])?;
         }
     }
     Ok(())
