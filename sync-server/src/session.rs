@@ -669,9 +669,10 @@ pub fn parse_change(raw: &[u8], max_inflated: usize) -> Result<Change, RejectRea
         fieldsync_core::Error::TooLarge { .. } => RejectReason::TooLarge,
         _ => RejectReason::Malformed,
     })?;
+    // `try_from` copies the bytes once into the parsed change (`from_bytes` wants an
+    // owned vector and then copies it again).
     guarded("parse change", || {
-        Change::from_bytes(raw.to_vec())
-            .map_err(|e| fieldsync_core::Error::Malformed(e.to_string()))
+        Change::try_from(raw).map_err(|e| fieldsync_core::Error::Malformed(e.to_string()))
     })
     .map_err(|_| RejectReason::Malformed)
 }
