@@ -1,20 +1,60 @@
-//! Wire encoding of protocol v1 (docs/protocol.md): message types, framing, compression
-//! and the limits every decoder enforces before it allocates.
+//! Wire encoding of protocols v2 and v1 (docs/protocol.md): message types, framing,
+//! compression and the limits every decoder enforces before it allocates.
 //!
 //! A frame is `u32 big-endian length | u8 flags | payload`, where the length counts the
 //! flags byte and the payload, and the payload is a postcard-encoded [`ClientMsg`] or
-//! [`ServerMsg`], raw-DEFLATE-compressed when flag bit 0 is set. Enum variants are
-//! encoded by index: new variants are only ever appended.
+//! [`ServerMsg`]. Enum variants are encoded by index: new variants are only ever
+//! appended. The two versions differ only in how a payload is compressed and where the
+//! change bytes of `Push` and `PullBatch` go:
+//!
+//! - v1 ([`encode`], [`decode_body`]): raw DEFLATE when flag bit 0 is set; changes inside
+//!   the message.
+//! - v2 ([`encode_for`], [`decode_body_for`]): zstd with the protocol's preset dictionary
+//!   when flag bit 1 is set; the changes of `Push` and `PullBatch` follow the message in
+//!   a change section (`wire/pack.rs`) that groups their values by field.
+//!
+//! The version is negotiated by ALPN; a server serves both.
 
 use std::io::Read;
+use std::sync::OnceLock;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-/// Protocol version carried in the ALPN id and in `Hello`.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub mod dict;
+mod pack;
+
+/// Newest protocol version: carried in the ALPN id and in `Hello`.
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The first protocol version, still served.
+pub const PROTOCOL_V1: u16 = 1;
+/// ALPN id of protocol v2.
+pub const ALPN: &[u8] = b"fieldsync/2";
 /// ALPN id of protocol v1.
-pub const ALPN: &[u8] = b"fieldsync/1";
+pub const ALPN_V1: &[u8] = b"fieldsync/1";
+/// ALPN ids offered (device) and accepted (server), most preferred first.
+pub const ALPN_PROTOCOLS: [&[u8]; 2] = [ALPN, ALPN_V1];
+
+/// The protocol version an ALPN id names. A connection without ALPN is v1 (what a v1
+/// server accepted).
+pub fn version_for_alpn(alpn: Option<&[u8]>) -> Option<u16> {
+    match alpn {
+        Some(a) if a == ALPN => Some(PROTOCOL_VERSION),
+        Some(a) if a == ALPN_V1 => Some(PROTOCOL_V1),
+        None => Some(PROTOCOL_V1),
+        Some(_) => None,
+    }
+}
+/// The ALPN id of protocol `version`, if this build speaks it.
+pub fn alpn_for_version(version: u16) -> Option<&'static [u8]> {
+    match version {
+        PROTOCOL_VERSION => Some(ALPN),
+        PROTOCOL_V1 => Some(ALPN_V1),
+        _ => None,
+    }
+}
+
 /// Largest frame accepted (flags + payload as sent).
 pub const MAX_FRAME: usize = 4 << 20;
 /// Largest payload after decompression.
@@ -22,6 +62,14 @@ pub const MAX_INFLATED: usize = 16 << 20;
 /// Payloads at least this large are offered to the compressor.
 pub const COMPRESS_MIN: usize = 256;
 const FLAG_DEFLATE: u8 = 1;
+const FLAG_ZSTD: u8 = 2;
+/// The v2 preset dictionary (raw content): the v2 payload of a push of one synthetic
+/// response, account and visit (model field names, answer variants, dimensions, the
+/// shape of an Automerge change). Part of the protocol: it never changes within v2
+/// (`core/tests/wire_snapshots.rs` pins its hash).
+pub const DICTIONARY_V2: &[u8] = include_bytes!("wire/dict_v2.bin");
+/// Largest window a v2 frame may ask the decoder for (16 MiB, the payload cap).
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// Why a frame could not be decoded. The peer sent something wrong: close it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -392,7 +440,7 @@ pub struct ErrorMsg {
     pub message: String,
 }
 
-/// Encode a message as one frame.
+/// Encode a message as one frame of protocol v1.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     // postcard only fails on writers that run out of space; a Vec grows.
     let payload = postcard::to_allocvec(msg).unwrap_or_default();
@@ -429,7 +477,8 @@ pub fn frame_len(header: [u8; 4]) -> Result<usize, WireError> {
     Ok(n)
 }
 
-/// Decode the body of one frame (flags byte + payload, without the length prefix).
+/// Decode the body of one frame of protocol v1 (flags byte + payload, without the
+/// length prefix).
 pub fn decode_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireError> {
     if body.len() > MAX_FRAME {
         return Err(WireError::FrameTooLarge(body.len()));
@@ -472,4 +521,240 @@ pub fn inflate_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, WireError> {
         return Err(WireError::InflateTooLarge);
     }
     Ok(out)
+}
+
+/// A message that may carry change bytes: in v2 they travel in the change section after
+/// the message (`Push` from a device, `PullBatch` from the server).
+pub trait WireMsg: Serialize + DeserializeOwned {
+    /// Whether this message carries changes (then a change section follows it in v2).
+    fn carries_changes(&self) -> bool;
+    /// The change bytes carried, in order.
+    fn change_bytes(&self) -> Vec<&[u8]>;
+    /// A copy with every change replaced by an empty placeholder.
+    fn placeholders(&self) -> Self;
+    /// Put `changes` into the placeholders, in order.
+    fn fill(&mut self, changes: Vec<Vec<u8>>) -> Result<(), WireError>;
+}
+
+fn doc_bytes(docs: &[DocChanges]) -> Vec<&[u8]> {
+    docs.iter()
+        .flat_map(|d| d.changes.iter().map(|c| c.as_slice()))
+        .collect()
+}
+
+fn doc_placeholders(docs: &[DocChanges]) -> Vec<DocChanges> {
+    docs.iter()
+        .map(|d| DocChanges {
+            id: d.id,
+            kind: d.kind,
+            scope: d.scope.clone(),
+            changes: vec![ByteBuf::new(); d.changes.len()],
+        })
+        .collect()
+}
+
+fn fill_docs(docs: &mut [DocChanges], changes: Vec<Vec<u8>>) -> Result<(), WireError> {
+    let mut it = changes.into_iter();
+    for c in docs.iter_mut().flat_map(|d| d.changes.iter_mut()) {
+        *c = ByteBuf::from(it.next().ok_or(WireError::Malformed)?);
+    }
+    match it.next() {
+        Some(_) => Err(WireError::Malformed),
+        None => Ok(()),
+    }
+}
+
+impl WireMsg for ClientMsg {
+    fn carries_changes(&self) -> bool {
+        matches!(self, ClientMsg::Push(_))
+    }
+    fn change_bytes(&self) -> Vec<&[u8]> {
+        match self {
+            ClientMsg::Push(p) => doc_bytes(&p.docs),
+            _ => Vec::new(),
+        }
+    }
+    fn placeholders(&self) -> Self {
+        match self {
+            ClientMsg::Push(p) => ClientMsg::Push(Push {
+                batch: p.batch,
+                docs: doc_placeholders(&p.docs),
+            }),
+            m => m.clone(),
+        }
+    }
+    fn fill(&mut self, changes: Vec<Vec<u8>>) -> Result<(), WireError> {
+        match self {
+            ClientMsg::Push(p) => fill_docs(&mut p.docs, changes),
+            _ if changes.is_empty() => Ok(()),
+            _ => Err(WireError::Malformed),
+        }
+    }
+}
+
+impl WireMsg for ServerMsg {
+    fn carries_changes(&self) -> bool {
+        matches!(self, ServerMsg::PullBatch(_))
+    }
+    fn change_bytes(&self) -> Vec<&[u8]> {
+        match self {
+            ServerMsg::PullBatch(b) => doc_bytes(&b.docs),
+            _ => Vec::new(),
+        }
+    }
+    fn placeholders(&self) -> Self {
+        match self {
+            ServerMsg::PullBatch(b) => ServerMsg::PullBatch(PullBatch {
+                docs: doc_placeholders(&b.docs),
+                actors: b.actors.clone(),
+                cursors: b.cursors.clone(),
+                more: b.more,
+            }),
+            m => m.clone(),
+        }
+    }
+    fn fill(&mut self, changes: Vec<Vec<u8>>) -> Result<(), WireError> {
+        match self {
+            ServerMsg::PullBatch(b) => fill_docs(&mut b.docs, changes),
+            _ if changes.is_empty() => Ok(()),
+            _ => Err(WireError::Malformed),
+        }
+    }
+}
+
+/// The payload of `msg` in `version`, before compression: the postcard message, and in
+/// v2 the change section after it.
+pub fn encode_payload<T: WireMsg>(version: u16, msg: &T) -> Vec<u8> {
+    // postcard only fails on writers that run out of space; a Vec grows.
+    if version == PROTOCOL_V1 || !msg.carries_changes() {
+        return postcard::to_allocvec(msg).unwrap_or_default();
+    }
+    let mut out = postcard::to_allocvec(&msg.placeholders()).unwrap_or_default();
+    out.extend_from_slice(&pack::pack(&msg.change_bytes()));
+    out
+}
+
+/// zstd level for a v2 payload of `len` bytes: thorough for the small batches of
+/// everyday sync (a few milliseconds on a phone), fast for bulk.
+fn zstd_level(len: usize) -> usize {
+    if len <= 64 << 10 {
+        0
+    } else if len <= 1 << 20 {
+        1
+    } else {
+        2
+    }
+}
+const ZSTD_LEVELS: [i32; 3] = [19, 6, 3];
+
+fn encoder_dictionary(i: usize) -> &'static zstd::dict::EncoderDictionary<'static> {
+    static DICTS: [OnceLock<zstd::dict::EncoderDictionary<'static>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    DICTS[i].get_or_init(|| zstd::dict::EncoderDictionary::copy(DICTIONARY_V2, ZSTD_LEVELS[i]))
+}
+
+fn decoder_dictionary() -> &'static zstd::dict::DecoderDictionary<'static> {
+    static DICT: OnceLock<zstd::dict::DecoderDictionary<'static>> = OnceLock::new();
+    DICT.get_or_init(|| zstd::dict::DecoderDictionary::copy(DICTIONARY_V2))
+}
+
+fn zstd_compress(payload: &[u8]) -> Option<Vec<u8>> {
+    let dict = encoder_dictionary(zstd_level(payload.len()));
+    zstd::bulk::Compressor::with_prepared_dictionary(dict)
+        .and_then(|mut c| c.compress(payload))
+        .ok()
+}
+
+/// Inflate a v2 zstd payload, refusing output beyond `cap` bytes and windows beyond
+/// 16 MiB (decompression bombs).
+pub fn zstd_decompress_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, WireError> {
+    let mut dec =
+        zstd::stream::read::Decoder::with_prepared_dictionary(input, decoder_dictionary())
+            .map_err(|_| WireError::BadCompression)?;
+    dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(|_| WireError::BadCompression)?;
+    let mut out = Vec::new();
+    dec.take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| WireError::BadCompression)?;
+    if out.len() > cap {
+        return Err(WireError::InflateTooLarge);
+    }
+    Ok(out)
+}
+
+fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(body.len() + 1).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(flags);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Encode a message as one frame of protocol `version`.
+pub fn encode_for<T: WireMsg>(version: u16, msg: &T) -> Vec<u8> {
+    if version == PROTOCOL_V1 {
+        return encode(msg);
+    }
+    let payload = encode_payload(version, msg);
+    if payload.len() >= COMPRESS_MIN
+        && let Some(c) = zstd_compress(&payload)
+        && c.len() < payload.len()
+    {
+        return frame(FLAG_ZSTD, &c);
+    }
+    frame(0, &payload)
+}
+
+/// Decode the body of one frame (flags byte + payload) of protocol `version`.
+pub fn decode_body_for<T: WireMsg>(version: u16, body: &[u8]) -> Result<T, WireError> {
+    if version == PROTOCOL_V1 {
+        return decode_body(body);
+    }
+    if body.len() > MAX_FRAME {
+        return Err(WireError::FrameTooLarge(body.len()));
+    }
+    let (&flags, payload) = body.split_first().ok_or(WireError::Truncated)?;
+    match flags {
+        0 => decode_payload_v2(payload),
+        FLAG_ZSTD => decode_payload_v2(&zstd_decompress_capped(payload, MAX_INFLATED)?),
+        f => Err(WireError::BadFlags(f)),
+    }
+}
+
+fn decode_payload_v2<T: WireMsg>(payload: &[u8]) -> Result<T, WireError> {
+    let (mut msg, rest) =
+        postcard::take_from_bytes::<T>(payload).map_err(|_| WireError::Malformed)?;
+    if !msg.carries_changes() {
+        return if rest.is_empty() {
+            Ok(msg)
+        } else {
+            Err(WireError::Malformed)
+        };
+    }
+    let slots = msg.change_bytes();
+    if slots.iter().any(|c| !c.is_empty()) {
+        return Err(WireError::Malformed);
+    }
+    let changes = pack::unpack(rest, slots.len(), MAX_INFLATED)?;
+    msg.fill(changes)?;
+    Ok(msg)
+}
+
+/// [`decode_frame`] for protocol `version`.
+pub fn decode_frame_for<T: WireMsg>(
+    version: u16,
+    buf: &[u8],
+) -> Result<Option<(T, usize)>, WireError> {
+    let Some(header) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let mut h = [0u8; 4];
+    h.copy_from_slice(header);
+    let n = frame_len(h)?;
+    let Some(body) = buf.get(4..4 + n) else {
+        return Ok(None);
+    };
+    Ok(Some((decode_body_for(version, body)?, 4 + n)))
 }
