@@ -541,32 +541,37 @@ fn ingest_server_only(
             &ClientConfig::default(),
         ))?;
         let exp = quic::exporter(&conn)?;
+        let version = quic::negotiated_version(&conn)?;
         let mut session = fieldsync_core::sync::ClientSession::new(
             store.clone(),
             ClientConfig {
                 push_window: 64,
                 ..ClientConfig::default()
             },
-        );
+        )
+        .with_protocol(version);
         let msgs = session.start(&exp)?;
         let pushes = msgs
             .iter()
             .filter(|m| matches!(m, fieldsync_core::sync::wire::ClientMsg::Push(_)))
             .count();
-        let frames: Vec<u8> = msgs.iter().flat_map(wire::encode).collect();
-        prepared.push((conn, frames, pushes));
+        let frames: Vec<u8> = msgs
+            .iter()
+            .flat_map(|m| wire::encode_for(version, m))
+            .collect();
+        prepared.push((conn, frames, pushes, version));
     }
     let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     b.rt.block_on(async {
         let mut tasks = Vec::new();
-        for (conn, frames, pushes) in prepared {
+        for (conn, frames, pushes, version) in prepared {
             tasks.push(tokio::spawn(async move {
                 let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
                 send.write_all(&frames).await.map_err(|e| e.to_string())?;
                 let mut acked = 0;
                 while acked < pushes {
-                    match quic::read_msg::<ServerMsg>(&mut recv)
+                    match quic::read_msg::<ServerMsg>(&mut recv, version)
                         .await
                         .map_err(|e| e.to_string())?
                     {

@@ -100,6 +100,7 @@ pub struct ServerSession<S: Storage + ?Sized> {
     subscribed: bool,
     finished: bool,
     committed_scopes: Vec<String>,
+    protocol: u16,
 }
 
 fn now() -> i64 {
@@ -127,7 +128,15 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             subscribed: false,
             finished: false,
             committed_scopes: Vec::new(),
+            protocol: PROTOCOL_VERSION,
         }
+    }
+
+    /// The connection negotiated protocol `version` (by ALPN): `Hello` and `Enrol` must
+    /// name it. Default: [`PROTOCOL_VERSION`].
+    pub fn with_protocol(mut self, version: u16) -> Self {
+        self.protocol = version;
+        self
     }
 
     /// The authenticated device, if any.
@@ -183,7 +192,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
 
     fn on_enrol(&mut self, e: Enrol) -> Result<Vec<ServerMsg>, SessionError> {
         self.finished = true;
-        if e.protocol != PROTOCOL_VERSION {
+        if e.protocol != self.protocol {
             return Ok(vec![error(
                 ErrorCode::UnsupportedVersion,
                 "unsupported protocol version",
@@ -224,7 +233,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
     }
 
     fn on_hello(&mut self, h: Hello) -> Result<Vec<ServerMsg>, SessionError> {
-        if h.protocol != PROTOCOL_VERSION {
+        if h.protocol != self.protocol {
             self.finished = true;
             return Ok(vec![error(
                 ErrorCode::UnsupportedVersion,
