@@ -590,7 +590,7 @@ mod tests {
             let mut t = s.clone();
             let at = (x as usize) % t.len();
             match n % 3 {
-                0 => t[at] ^= 1 << (x >> 60),
+                0 => t[at] ^= 1 << (x >> 61),
                 1 => t.truncate(at),
                 _ => t.insert(at, (x >> 8) as u8),
             }
