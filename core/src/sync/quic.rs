@@ -180,16 +180,27 @@ pub fn negotiated_version(conn: &quinn::Connection) -> Result<u16> {
         .ok_or_else(|| Error::Malformed("unknown ALPN protocol".into()))
 }
 
-/// Write messages as frames of protocol `version`.
-pub async fn write_msgs<T: WireMsg>(
+/// Write messages as frames of protocol `version`. Large payloads are compressed on a
+/// blocking thread (zstd at a thorough level takes milliseconds): the runtime's workers
+/// keep driving QUIC meanwhile.
+pub async fn write_msgs<T: WireMsg + Clone + Send + 'static>(
     send: &mut quinn::SendStream,
     version: u16,
     msgs: &[T],
 ) -> Result<usize> {
-    let mut buf = Vec::new();
-    for m in msgs {
-        buf.extend_from_slice(&wire::encode_for(version, m));
-    }
+    let encode = move |msgs: &[T]| -> Vec<u8> {
+        msgs.iter()
+            .flat_map(|m| wire::encode_for(version, m))
+            .collect()
+    };
+    let buf = if msgs.iter().any(WireMsg::carries_changes) {
+        let owned = msgs.to_vec();
+        tokio::task::spawn_blocking(move || encode(&owned))
+            .await
+            .map_err(|e| Error::Network(format!("encode task failed: {e}")))?
+    } else {
+        encode(msgs)
+    };
     send.write_all(&buf)
         .await
         .map_err(|e| Error::Network(e.to_string()))?;

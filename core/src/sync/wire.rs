@@ -535,6 +535,9 @@ pub trait WireMsg: Serialize + DeserializeOwned {
     fn placeholders(&self) -> Self;
     /// Put `changes` into the placeholders, in order.
     fn fill(&mut self, changes: Vec<Vec<u8>>) -> Result<(), WireError>;
+    /// Payloads up to this size get the thorough zstd level: a full push batch from a
+    /// device (one exchange at a time), less from the server (many devices at once).
+    const THOROUGH_UP_TO: usize;
 }
 
 fn doc_bytes(docs: &[DocChanges]) -> Vec<&[u8]> {
@@ -566,6 +569,7 @@ fn fill_docs(docs: &mut [DocChanges], changes: Vec<Vec<u8>>) -> Result<(), WireE
 }
 
 impl WireMsg for ClientMsg {
+    const THOROUGH_UP_TO: usize = 320 << 10;
     fn carries_changes(&self) -> bool {
         matches!(self, ClientMsg::Push(_))
     }
@@ -594,6 +598,7 @@ impl WireMsg for ClientMsg {
 }
 
 impl WireMsg for ServerMsg {
+    const THOROUGH_UP_TO: usize = 64 << 10;
     fn carries_changes(&self) -> bool {
         matches!(self, ServerMsg::PullBatch(_))
     }
@@ -635,11 +640,11 @@ pub fn encode_payload<T: WireMsg>(version: u16, msg: &T) -> Vec<u8> {
     out
 }
 
-/// zstd level for a v2 payload of `len` bytes: thorough up to one full push batch
-/// (256 KiB of changes, everyday sync; tens of milliseconds on a phone), fast for bulk
-/// (large pull batches).
-fn zstd_level(len: usize) -> usize {
-    if len <= 320 << 10 {
+/// zstd level for a v2 payload of `len` bytes: thorough up to `thorough` bytes
+/// ([`WireMsg::THOROUGH_UP_TO`]: a device's full push batch, tens of milliseconds on a
+/// phone), fast for bulk. The level is the sender's business; decoders do not care.
+fn zstd_level(len: usize, thorough: usize) -> usize {
+    if len <= thorough {
         0
     } else if len <= 1 << 20 {
         1
@@ -660,8 +665,8 @@ fn decoder_dictionary() -> &'static zstd::dict::DecoderDictionary<'static> {
     DICT.get_or_init(|| zstd::dict::DecoderDictionary::copy(DICTIONARY_V2))
 }
 
-fn zstd_compress(payload: &[u8]) -> Option<Vec<u8>> {
-    let dict = encoder_dictionary(zstd_level(payload.len()));
+fn zstd_compress(payload: &[u8], thorough: usize) -> Option<Vec<u8>> {
+    let dict = encoder_dictionary(zstd_level(payload.len(), thorough));
     zstd::bulk::Compressor::with_prepared_dictionary(dict)
         .and_then(|mut c| c.compress(payload))
         .ok()
@@ -701,7 +706,7 @@ pub fn encode_for<T: WireMsg>(version: u16, msg: &T) -> Vec<u8> {
     }
     let payload = encode_payload(version, msg);
     if payload.len() >= COMPRESS_MIN
-        && let Some(c) = zstd_compress(&payload)
+        && let Some(c) = zstd_compress(&payload, T::THOROUGH_UP_TO)
         && c.len() < payload.len()
     {
         return frame(FLAG_ZSTD, &c);
