@@ -92,13 +92,18 @@ impl Bench {
     }
 
     fn sync(&self, store: &Store, ep: &quinn::Endpoint) -> BenchResult<quic::WireStats> {
-        let (_, w) = self.rt.block_on(quic::sync_once(
-            ep,
-            store,
-            ClientConfig::default(),
-            None,
-            None,
-        ))?;
+        self.sync_with(store, ep, ClientConfig::default())
+    }
+
+    fn sync_with(
+        &self,
+        store: &Store,
+        ep: &quinn::Endpoint,
+        cfg: ClientConfig,
+    ) -> BenchResult<quic::WireStats> {
+        let (_, w) = self
+            .rt
+            .block_on(quic::sync_once(ep, store, cfg, None, None))?;
         Ok(w)
     }
 
@@ -272,6 +277,10 @@ fn response_bytes(r: &Reporter, batch: usize) -> BenchResult<()> {
     let s = Scope::new("team:b")?;
     let form_id = dev.create(&s, &form)?;
     b.sync_all(&dev, &ep)?;
+    // The same responses from a second device that speaks only protocol v1 (an old
+    // app), for the v1 figure beside the v2 one.
+    let (old, old_ep) = b.device("enumerator-v1")?;
+    b.sync_all(&old, &old_ep)?;
     let mut rng = Rng::new(42);
     let mut json = Vec::new();
     for i in 0..batch {
@@ -285,9 +294,18 @@ fn response_bytes(r: &Reporter, batch: usize) -> BenchResult<()> {
         );
         json.push(response_json(&resp));
         dev.create(&s, &resp)?;
+        old.create(&s, &resp)?;
     }
+    // What the device sends: every frame of the exchange (Hello, pushes, pull, Bye) in
+    // the version it negotiated (v2 against this server).
     let w = b.sync(&dev, &ep)?;
     let ours = w.bytes_sent as f64 / batch as f64;
+    let v1_only = ClientConfig {
+        protocols: vec![fieldsync_core::sync::wire::PROTOCOL_V1],
+        ..ClientConfig::default()
+    };
+    let w1 = b.sync_with(&old, &old_ep, v1_only)?;
+    let ours_v1 = w1.bytes_sent as f64 / batch as f64;
     let raw = serde_json::to_vec(&json)?;
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(&raw)?;
@@ -305,6 +323,13 @@ fn response_bytes(r: &Reporter, batch: usize) -> BenchResult<()> {
         "x",
         None,
         Goal::AtMost(1.15),
+    );
+    r.emit(
+        &format!("bytes_per_response_batch{batch}_v1"),
+        ours_v1,
+        "bytes",
+        Some(deflated),
+        Goal::None,
     );
     r.emit(
         &format!("bytes_per_response_batch{batch}_json_raw"),
@@ -541,32 +566,37 @@ fn ingest_server_only(
             &ClientConfig::default(),
         ))?;
         let exp = quic::exporter(&conn)?;
+        let version = quic::negotiated_version(&conn)?;
         let mut session = fieldsync_core::sync::ClientSession::new(
             store.clone(),
             ClientConfig {
                 push_window: 64,
                 ..ClientConfig::default()
             },
-        );
+        )
+        .with_protocol(version);
         let msgs = session.start(&exp)?;
         let pushes = msgs
             .iter()
             .filter(|m| matches!(m, fieldsync_core::sync::wire::ClientMsg::Push(_)))
             .count();
-        let frames: Vec<u8> = msgs.iter().flat_map(wire::encode).collect();
-        prepared.push((conn, frames, pushes));
+        let frames: Vec<u8> = msgs
+            .iter()
+            .flat_map(|m| wire::encode_for(version, m))
+            .collect();
+        prepared.push((conn, frames, pushes, version));
     }
     let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     b.rt.block_on(async {
         let mut tasks = Vec::new();
-        for (conn, frames, pushes) in prepared {
+        for (conn, frames, pushes, version) in prepared {
             tasks.push(tokio::spawn(async move {
                 let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
                 send.write_all(&frames).await.map_err(|e| e.to_string())?;
                 let mut acked = 0;
                 while acked < pushes {
-                    match quic::read_msg::<ServerMsg>(&mut recv)
+                    match quic::read_msg::<ServerMsg>(&mut recv, version)
                         .await
                         .map_err(|e| e.to_string())?
                     {

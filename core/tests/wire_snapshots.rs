@@ -1,7 +1,8 @@
-//! Snapshot of every wire encoding of protocol v1. A failing test here means the bytes on
-//! the wire changed: that is a protocol change and needs a new version (docs/protocol.md),
-//! not a new snapshot. Frames are compared uncompressed (payloads below 256 bytes) so the
-//! snapshot pins the message encoding itself; compression has its own test.
+//! Snapshot of every wire encoding of protocols v1 and v2, and of the v2 dictionary. A
+//! failing test here means the bytes on the wire changed: that is a protocol change and
+//! needs a new version (docs/protocol.md), not a new snapshot. Frames are compared
+//! uncompressed (payloads below 256 bytes) so the snapshot pins the message encoding
+//! itself; compression has its own test (and `wire_v2.rs`).
 
 use fieldsync_core::sync::wire::*;
 use serde_bytes::ByteBuf;
@@ -340,5 +341,155 @@ fn decoder_limits() {
     assert_eq!(
         decode_body::<ClientMsg>(&body),
         Err(WireError::InflateTooLarge)
+    );
+}
+
+// ---- protocol v2 ----------------------------------------------------------------------
+
+/// v2 frames of the messages that carry changes (the change section follows the
+/// message, whose changes are empty placeholders). Every other message is encoded as in
+/// v1 (checked below against the v1 snapshots).
+const V2_CHANGES: &[(&str, &str)] = &[
+    (
+        "push",
+        "0000001c00020701050505050505050505050505050505050201730100040607",
+    ),
+    (
+        "pull_batch",
+        "00000027000301040404040404040404040404040404040301730100010206060164017501017309010205",
+    ),
+    (
+        "push_real_change",
+        "000000c100020101050505050505050505050505050505050201730100ab02856f4a8342d1d22d01
+        9f010010abababababababababababababababab010180d095ffbc3100000a010802081104130515
+        2a34024208560a571570020001030000010200000103010001020500067f0000057e00067b07616e
+        737765727309715f6f766572616c6c05715f6c617409715f7365676d656e74046e6f746500020502
+        7f0003017f0402017b00148501a6010002160700087ceeb612656e74657270726973656f6b",
+    ),
+];
+
+/// A real Automerge change, deterministic (fixed actor and time): a score, a decimal, a
+/// string and a text, as a response writes them.
+fn real_change() -> Vec<u8> {
+    use automerge::transaction::{CommitOptions, Transactable};
+    let mut d =
+        automerge::AutoCommit::new().with_actor(automerge::ActorId::from([0xabu8; 16].as_slice()));
+    let a = d
+        .put_object(automerge::ROOT, "answers", automerge::ObjType::Map)
+        .unwrap();
+    d.put(&a, "q_overall", 8i64).unwrap();
+    d.put(&a, "q_lat", 30.1934f64).unwrap();
+    d.put(&a, "q_segment", "enterprise").unwrap();
+    let t = d
+        .put_object(automerge::ROOT, "note", automerge::ObjType::Text)
+        .unwrap();
+    d.splice_text(&t, 0, 0, "ok").unwrap();
+    d.commit_with(CommitOptions::default().with_time(1_700_000_000_000));
+    d.get_last_local_change().unwrap().raw_bytes().to_vec()
+}
+
+fn v2_change_messages() -> Vec<(&'static str, Vec<u8>)> {
+    let c = client_messages();
+    let s = server_messages();
+    let push = c.iter().find(|(n, _)| *n == "push").unwrap();
+    let pull = s.iter().find(|(n, _)| *n == "pull_batch").unwrap();
+    let real = ClientMsg::Push(Push {
+        batch: 1,
+        docs: vec![DocChanges {
+            id: [5; 16],
+            kind: 2,
+            scope: "s".into(),
+            changes: vec![ByteBuf::from(real_change())],
+        }],
+    });
+    vec![
+        ("push", encode_for(PROTOCOL_VERSION, &push.1)),
+        ("pull_batch", encode_for(PROTOCOL_VERSION, &pull.1)),
+        ("push_real_change", encode_for(PROTOCOL_VERSION, &real)),
+    ]
+}
+
+#[test]
+fn v2_encodings_are_frozen() {
+    // Messages without changes: the v1 bytes exactly.
+    for ((name, msg), (_, want)) in client_messages().iter().zip(CLIENT) {
+        if msg.carries_changes() {
+            continue;
+        }
+        assert_eq!(
+            hex(&encode_for(PROTOCOL_VERSION, msg)),
+            norm(want),
+            "v2 {name}"
+        );
+        let f = encode_for(PROTOCOL_VERSION, msg);
+        let back: ClientMsg = decode_frame_for(PROTOCOL_VERSION, &f).unwrap().unwrap().0;
+        assert_eq!(&back, msg);
+    }
+    for ((name, msg), (_, want)) in server_messages().iter().zip(SERVER) {
+        if msg.carries_changes() {
+            continue;
+        }
+        assert_eq!(
+            hex(&encode_for(PROTOCOL_VERSION, msg)),
+            norm(want),
+            "v2 {name}"
+        );
+        let f = encode_for(PROTOCOL_VERSION, msg);
+        let back: ServerMsg = decode_frame_for(PROTOCOL_VERSION, &f).unwrap().unwrap().0;
+        assert_eq!(&back, msg);
+    }
+    // Messages with changes: their own snapshots.
+    let got = v2_change_messages();
+    assert_eq!(got.len(), V2_CHANGES.len());
+    let all: Vec<String> = got
+        .iter()
+        .map(|(n, f)| format!("{n}: {}", hex(f)))
+        .collect();
+    for ((name, f), (sname, want)) in got.iter().zip(V2_CHANGES) {
+        assert_eq!(name, sname);
+        assert_eq!(
+            hex(f),
+            norm(want),
+            "v2 encoding of {name} changed; now {all:#?}"
+        );
+        assert_eq!(f[4], 0, "snapshots are uncompressed frames");
+    }
+    // They decode back to the messages (the real change byte for byte).
+    let c = client_messages();
+    let push = &c.iter().find(|(n, _)| *n == "push").unwrap().1;
+    let back: ClientMsg = decode_frame_for(PROTOCOL_VERSION, &got[0].1)
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(&back, push);
+    let back: ClientMsg = decode_frame_for(PROTOCOL_VERSION, &got[2].1)
+        .unwrap()
+        .unwrap()
+        .0;
+    match back {
+        ClientMsg::Push(p) => assert_eq!(p.docs[0].changes[0].as_slice(), real_change()),
+        m => panic!("{m:?}"),
+    }
+}
+
+/// SHA-256 of `dict_v2.bin`, the v2 preset dictionary. Part of the protocol.
+const DICTIONARY_V2_SHA256: &str =
+    "8f5024ef21d1a4ce5b491b7bc9c4c664c9ac6fc13bdc2ae737c8cbf832c4275d";
+
+#[test]
+fn v2_dictionary_is_pinned_and_reproducible() {
+    let h = ring::digest::digest(&ring::digest::SHA256, DICTIONARY_V2);
+    assert_eq!(
+        hex(h.as_ref()),
+        DICTIONARY_V2_SHA256,
+        "the v2 dictionary changed"
+    );
+    assert_eq!(DICTIONARY_V2.len(), 43_625);
+    // The generator still produces the committed file (scripts/gen-dict-v2.sh). If this
+    // fails because the sample data or a dependency's encoding changed, the committed
+    // file stays the protocol: keep the generator's inputs as they were.
+    assert!(
+        dict::generate().unwrap() == DICTIONARY_V2,
+        "dict::generate() no longer reproduces dict_v2.bin"
     );
 }

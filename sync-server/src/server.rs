@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fieldsync_core::store::{Store, StoreOptions};
-use fieldsync_core::sync::quic::{crypto_provider, exporter, read_msg, spki_pin, write_msgs};
-use fieldsync_core::sync::wire::{ALPN, ClientMsg, ScopesChanged, ServerMsg};
+use fieldsync_core::sync::quic::{
+    crypto_provider, exporter, negotiated_version, read_msg, spki_pin, write_msgs,
+};
+use fieldsync_core::sync::wire::{ALPN_PROTOCOLS, ClientMsg, ScopesChanged, ServerMsg};
 use quinn::crypto::rustls::QuicServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::broadcast;
@@ -173,7 +175,8 @@ fn quinn_server_config(
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone())),
         )
         .map_err(|e| ServerError::Tls(e.to_string()))?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    // Both versions: an old device keeps syncing (docs/protocol.md, "Versions").
+    tls.alpn_protocols = ALPN_PROTOCOLS.iter().map(|a| a.to_vec()).collect();
     // No 0-RTT: a replayed first flight would replay the device proof (see protocol.md).
     tls.max_early_data_size = 0;
     let quic = QuicServerConfig::try_from(tls).map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -417,11 +420,14 @@ async fn handle_connection(conn: quinn::Connection, shared: Arc<Shared>) {
         conn.close(CLOSE_PROTOCOL.into(), b"no exporter");
         return;
     };
-    let session = Arc::new(Mutex::new(ServerSession::new(
-        shared.storage.clone(),
-        shared.limits.clone(),
-        exp.to_vec(),
-    )));
+    let Ok(version) = negotiated_version(&conn) else {
+        conn.close(CLOSE_PROTOCOL.into(), b"unknown protocol");
+        return;
+    };
+    let session = Arc::new(Mutex::new(
+        ServerSession::new(shared.storage.clone(), shared.limits.clone(), exp.to_vec())
+            .with_protocol(version),
+    ));
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -429,7 +435,7 @@ async fn handle_connection(conn: quinn::Connection, shared: Arc<Shared>) {
         };
         let (s, sh, c) = (session.clone(), shared.clone(), conn.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle_stream(send, recv, s, sh, &c).await {
+            if let Err(e) = handle_stream(send, recv, s, sh, &c, version).await {
                 let code = match e {
                     SessionError::Unauthorized => CLOSE_UNAUTHORIZED,
                     _ => CLOSE_PROTOCOL,
@@ -447,9 +453,10 @@ async fn handle_stream(
     session: Arc<Mutex<ServerSession<SqliteStorage>>>,
     shared: Arc<Shared>,
     conn: &quinn::Connection,
+    version: u16,
 ) -> Result<(), SessionError> {
     loop {
-        let msg = match read_msg::<ClientMsg>(&mut recv).await {
+        let msg = match read_msg::<ClientMsg>(&mut recv, version).await {
             Ok(Some((m, _))) => m,
             Ok(None) => break,
             Err(e) => return Err(SessionError::Protocol(e.to_string())),
@@ -480,14 +487,14 @@ async fn handle_stream(
             notify_commit(&shared, p, committed);
         }
         if replies.iter().any(|m| matches!(m, ServerMsg::Error(e) if e.code == fieldsync_core::sync::wire::ErrorCode::Unauthorized)) {
-            let _ = write_msgs(&mut send, &replies).await;
+            let _ = write_msgs(&mut send, version, &replies).await;
             let _ = send.finish();
             // Let the refusal reach the device before the connection goes.
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
             return Err(SessionError::Unauthorized);
         }
         if !replies.is_empty() {
-            write_msgs(&mut send, &replies)
+            write_msgs(&mut send, version, &replies)
                 .await
                 .map_err(|e| SessionError::Protocol(e.to_string()))?;
         }
@@ -496,7 +503,7 @@ async fn handle_stream(
             && subscribed
             && let Some(p) = peer
         {
-            return live(send, recv, p, shared).await;
+            return live(send, recv, p, shared, version).await;
         }
         if finished || is_bye {
             break;
@@ -552,6 +559,7 @@ async fn live(
     mut recv: quinn::RecvStream,
     peer: crate::session::Peer,
     shared: Arc<Shared>,
+    version: u16,
 ) -> Result<(), SessionError> {
     let mut rx = shared.notify.subscribe();
     let readable: std::collections::HashSet<String> = peer.readable.iter().cloned().collect();
@@ -566,7 +574,7 @@ async fn live(
         scopes: peer.readable.clone(),
         position,
     });
-    write_msgs(&mut send, &[ack])
+    write_msgs(&mut send, version, &[ack])
         .await
         .map_err(|e| SessionError::Protocol(e.to_string()))?;
     let mut closed = Box::pin(async move {
@@ -581,12 +589,12 @@ async fn live(
                     let scopes: Vec<String> = n.scopes.into_iter().filter(|s| readable.contains(s)).collect();
                     if scopes.is_empty() { continue; }
                     let msg = ServerMsg::ScopesChanged(ScopesChanged { scopes, position: n.position });
-                    if write_msgs(&mut send, &[msg]).await.is_err() { break; }
+                    if write_msgs(&mut send, version, &[msg]).await.is_err() { break; }
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let msg = ServerMsg::ScopesChanged(ScopesChanged { scopes: peer.readable.clone(), position: 0 });
-                    if write_msgs(&mut send, &[msg]).await.is_err() { break; }
+                    if write_msgs(&mut send, version, &[msg]).await.is_err() { break; }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             }

@@ -100,6 +100,7 @@ pub struct ServerSession<S: Storage + ?Sized> {
     subscribed: bool,
     finished: bool,
     committed_scopes: Vec<String>,
+    protocol: u16,
 }
 
 fn now() -> i64 {
@@ -127,7 +128,15 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             subscribed: false,
             finished: false,
             committed_scopes: Vec::new(),
+            protocol: PROTOCOL_VERSION,
         }
+    }
+
+    /// The connection negotiated protocol `version` (by ALPN): `Hello` and `Enrol` must
+    /// name it. Default: [`PROTOCOL_VERSION`].
+    pub fn with_protocol(mut self, version: u16) -> Self {
+        self.protocol = version;
+        self
     }
 
     /// The authenticated device, if any.
@@ -183,7 +192,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
 
     fn on_enrol(&mut self, e: Enrol) -> Result<Vec<ServerMsg>, SessionError> {
         self.finished = true;
-        if e.protocol != PROTOCOL_VERSION {
+        if e.protocol != self.protocol {
             return Ok(vec![error(
                 ErrorCode::UnsupportedVersion,
                 "unsupported protocol version",
@@ -224,7 +233,7 @@ impl<S: Storage + ?Sized> ServerSession<S> {
     }
 
     fn on_hello(&mut self, h: Hello) -> Result<Vec<ServerMsg>, SessionError> {
-        if h.protocol != PROTOCOL_VERSION {
+        if h.protocol != self.protocol {
             self.finished = true;
             return Ok(vec![error(
                 ErrorCode::UnsupportedVersion,
@@ -669,9 +678,10 @@ pub fn parse_change(raw: &[u8], max_inflated: usize) -> Result<Change, RejectRea
         fieldsync_core::Error::TooLarge { .. } => RejectReason::TooLarge,
         _ => RejectReason::Malformed,
     })?;
+    // `try_from` copies the bytes once into the parsed change (`from_bytes` wants an
+    // owned vector and then copies it again).
     guarded("parse change", || {
-        Change::from_bytes(raw.to_vec())
-            .map_err(|e| fieldsync_core::Error::Malformed(e.to_string()))
+        Change::try_from(raw).map_err(|e| fieldsync_core::Error::Malformed(e.to_string()))
     })
     .map_err(|_| RejectReason::Malformed)
 }

@@ -43,16 +43,16 @@ pub struct MemExchange {
 }
 
 fn roundtrip_client(m: &ClientMsg) -> (ClientMsg, usize) {
-    let f = wire::encode(m);
-    let (back, n) = wire::decode_frame::<ClientMsg>(&f)
+    let f = wire::encode_for(wire::PROTOCOL_VERSION, m);
+    let (back, n) = wire::decode_frame_for::<ClientMsg>(wire::PROTOCOL_VERSION, &f)
         .expect("decodes")
         .expect("whole frame");
     (back, n)
 }
 
 fn roundtrip_server(m: &ServerMsg) -> (ServerMsg, usize) {
-    let f = wire::encode(m);
-    let (back, n) = wire::decode_frame::<ServerMsg>(&f)
+    let f = wire::encode_for(wire::PROTOCOL_VERSION, m);
+    let (back, n) = wire::decode_frame_for::<ServerMsg>(wire::PROTOCOL_VERSION, &f)
         .expect("decodes")
         .expect("whole frame");
     (back, n)

@@ -25,6 +25,11 @@ fn rss_kib() -> u64 {
 }
 
 async fn raw_conn(srv: &TestServer) -> quinn::Connection {
+    raw_conn_for(srv, &[wire::PROTOCOL_VERSION, wire::PROTOCOL_V1]).await
+}
+
+/// A connection offering only `versions` by ALPN.
+async fn raw_conn_for(srv: &TestServer, versions: &[u16]) -> quinn::Connection {
     let endpoint = quic::client_endpoint().unwrap();
     let server = ServerEndpoint {
         host: "127.0.0.1".into(),
@@ -32,10 +37,11 @@ async fn raw_conn(srv: &TestServer) -> quinn::Connection {
         server_name: "localhost".into(),
         pin: Some(srv.server.identity.pin),
     };
-    let cfg = quic::client_config(
+    let cfg = quic::client_config_for(
         &server,
         None,
         client_transport(Duration::from_secs(10), Duration::from_secs(2)),
+        versions,
     )
     .unwrap();
     endpoint
@@ -47,14 +53,19 @@ async fn raw_conn(srv: &TestServer) -> quinn::Connection {
 
 /// Send raw bytes on a new stream; return how the connection ended (or the first
 /// message the server sent, if it stayed up).
-async fn send_raw(srv: &TestServer, bytes: &[u8]) -> Result<ServerMsg, quinn::ConnectionError> {
-    let conn = raw_conn(srv).await;
+async fn send_raw(
+    srv: &TestServer,
+    version: u16,
+    bytes: &[u8],
+) -> Result<ServerMsg, quinn::ConnectionError> {
+    let conn = raw_conn_for(srv, &[version]).await;
+    assert_eq!(quic::negotiated_version(&conn).unwrap(), version);
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let _ = send.write_all(bytes).await;
     let _ = send.finish();
     match tokio::time::timeout(
         Duration::from_secs(10),
-        quic::read_msg::<ServerMsg>(&mut recv),
+        quic::read_msg::<ServerMsg>(&mut recv, version),
     )
     .await
     {
@@ -111,22 +122,48 @@ async fn hostile_frames_close_only_their_connection() {
             frame(1, &deflate(&vec![0u8; 64 << 20])),
         ),
         (
-            "push before hello",
-            wire::encode(&ClientMsg::Push(Push {
+            "zstd bomb",
+            frame(2, &zstd::bulk::compress(&vec![0u8; 64 << 20], 3).unwrap()),
+        ),
+        (
+            "zstd with a 2 GiB window",
+            frame(2, &[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xf8, 0, 0, 0, 0]),
+        ),
+        ("v2 push without its change section", {
+            let mut p = postcard::to_allocvec(&ClientMsg::Push(Push {
+                batch: 1,
+                docs: vec![DocChanges {
+                    id: [1; 16],
+                    kind: 3,
+                    scope: "team:north".into(),
+                    changes: vec![ByteBuf::new()],
+                }],
+            }))
+            .unwrap();
+            p.push(0x81);
+            frame(0, &p)
+        }),
+        ("push before hello", {
+            let push = ClientMsg::Push(Push {
                 batch: 1,
                 docs: Vec::new(),
-            })),
-        ),
+            });
+            wire::encode_for(wire::PROTOCOL_VERSION, &push)
+        }),
     ];
-    for (name, bytes) in cases {
-        let r = send_raw(&srv, &bytes).await;
-        assert!(closed_with_protocol_error(&r), "{name}: {r:?}");
-        // Everyone else keeps syncing.
-        good.store
-            .create(&s, &sample::account(name, "li", "n"))
-            .unwrap();
-        good.sync().await.unwrap();
-        assert_eq!(good.store.unacked_count().unwrap(), 0, "{name}");
+    // Every case on both protocol versions (the v1 decoder refuses the v2 flags and the
+    // v2 decoder the DEFLATE flag just the same).
+    for version in [wire::PROTOCOL_VERSION, wire::PROTOCOL_V1] {
+        for (name, bytes) in &cases {
+            let r = send_raw(&srv, version, bytes).await;
+            assert!(closed_with_protocol_error(&r), "v{version} {name}: {r:?}");
+            // Everyone else keeps syncing.
+            good.store
+                .create(&s, &sample::account(name, "li", "n"))
+                .unwrap();
+            good.sync().await.unwrap();
+            assert_eq!(good.store.unacked_count().unwrap(), 0, "{name}");
+        }
     }
     let grown = rss_kib().saturating_sub(rss0);
     assert!(grown < 256 * 1024, "server memory grew by {grown} KiB");
@@ -195,9 +232,13 @@ async fn hostile_changes_are_refused_with_reasons() {
             },
         ],
     });
-    write_msgs(&mut send, &[hello, push]).await.unwrap();
+    write_msgs(&mut send, wire::PROTOCOL_VERSION, &[hello, push])
+        .await
+        .unwrap();
     let mut ack = None;
-    while let Ok(Some((m, _))) = quic::read_msg::<ServerMsg>(&mut recv).await {
+    while let Ok(Some((m, _))) =
+        quic::read_msg::<ServerMsg>(&mut recv, wire::PROTOCOL_VERSION).await
+    {
         if let ServerMsg::PushAck(a) = m {
             ack = Some(a);
             break;

@@ -316,12 +316,13 @@ async fn connect(
 /// Open the live stream on an authenticated connection, subscribe, and wake the loop on
 /// each `ScopesChanged`.
 async fn listen_live(conn: quinn::Connection, wake: Arc<Notify>) -> Result<()> {
+    let version = quic::negotiated_version(&conn)?;
     let (mut send, mut recv) = conn
         .open_bi()
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    quic::write_msgs(&mut send, &[ClientMsg::Subscribe]).await?;
-    while let Some((m, _)) = quic::read_msg::<ServerMsg>(&mut recv).await? {
+    quic::write_msgs(&mut send, version, &[ClientMsg::Subscribe]).await?;
+    while let Some((m, _)) = quic::read_msg::<ServerMsg>(&mut recv, version).await? {
         if matches!(m, ServerMsg::ScopesChanged(_)) {
             wake.notify_one();
         }

@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub idle_timeout: std::time::Duration,
     /// Transport: keep-alive interval while connected.
     pub keep_alive: std::time::Duration,
+    /// Protocol versions offered by ALPN, most preferred first (docs/protocol.md,
+    /// "Versions"); the server picks one.
+    pub protocols: Vec<u16>,
 }
 
 impl Default for ClientConfig {
@@ -45,6 +48,7 @@ impl Default for ClientConfig {
             repair_rounds: 64,
             idle_timeout: std::time::Duration::from_secs(30),
             keep_alive: std::time::Duration::from_secs(5),
+            protocols: vec![PROTOCOL_VERSION, PROTOCOL_V1],
         }
     }
 }
@@ -107,6 +111,7 @@ pub struct ClientSession {
     plan: Option<RepairPlan>,
     repair_for_docs: HashSet<DocId>,
     out: VecDeque<ClientMsg>,
+    protocol: u16,
     bye_sent: bool,
     server_done: bool,
     report: SyncReport,
@@ -139,10 +144,18 @@ impl ClientSession {
             plan: None,
             repair_for_docs: HashSet::new(),
             out: VecDeque::new(),
+            protocol: PROTOCOL_VERSION,
             bye_sent: false,
             server_done: false,
             report: SyncReport::default(),
         }
+    }
+
+    /// The session speaks protocol `version` (the one the connection negotiated; it
+    /// goes into `Hello`). Default: [`PROTOCOL_VERSION`].
+    pub fn with_protocol(mut self, version: u16) -> Self {
+        self.protocol = version;
+        self
     }
 
     /// The first flight: `Hello`, push batches up to the window, and a `Pull`.
@@ -157,7 +170,7 @@ impl ClientSession {
             .ok_or_else(|| Error::Malformed("device is not enrolled".into()))?;
         let key = self.store.device_key()?;
         self.out.push_back(ClientMsg::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
+            protocol: self.protocol,
             device_id: ident.device_id.clone(),
             replica: self.store.replica_id()?,
             proof: ByteBuf::from(key.prove(&ident.device_id, exporter)),

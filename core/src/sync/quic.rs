@@ -10,11 +10,10 @@ use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use serde::Serialize;
 
 use super::auth::{EXPORTER_LABEL, EXPORTER_LEN};
 use super::client::{ClientConfig, ClientSession, SyncReport};
-use super::wire::{self, ALPN, ClientMsg, Enrol, PROTOCOL_VERSION, ServerMsg, WireError};
+use super::wire::{self, ClientMsg, Enrol, PROTOCOL_VERSION, ServerMsg, WireError, WireMsg};
 use crate::error::{Error, Result};
 use crate::store::{ServerEndpoint, Store, SyncIdentity};
 use crate::sync::auth::EnrolmentLink;
@@ -110,11 +109,27 @@ pub fn client_transport(idle: Duration, keep_alive: Duration) -> quinn::Transpor
     t
 }
 
-/// A QUIC client configuration trusting `server` (pinned key, or CA `roots`).
+/// A QUIC client configuration trusting `server` (pinned key, or CA `roots`), offering
+/// every protocol version this build speaks (newest first).
 pub fn client_config(
     server: &ServerEndpoint,
     roots: Option<rustls::RootCertStore>,
     transport: quinn::TransportConfig,
+) -> Result<quinn::ClientConfig> {
+    client_config_for(
+        server,
+        roots,
+        transport,
+        &[PROTOCOL_VERSION, wire::PROTOCOL_V1],
+    )
+}
+
+/// [`client_config`] offering only `versions` by ALPN, in order of preference.
+pub fn client_config_for(
+    server: &ServerEndpoint,
+    roots: Option<rustls::RootCertStore>,
+    transport: quinn::TransportConfig,
+    versions: &[u16],
 ) -> Result<quinn::ClientConfig> {
     let provider = crypto_provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -132,7 +147,14 @@ pub fn client_config(
             )
             .with_no_client_auth(),
     };
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = versions
+        .iter()
+        .filter_map(|v| wire::alpn_for_version(*v))
+        .map(<[u8]>::to_vec)
+        .collect();
+    if tls.alpn_protocols.is_empty() {
+        return Err(Error::Malformed("no protocol version to offer".into()));
+    }
     let quic =
         QuicClientConfig::try_from(tls).map_err(|e| Error::Malformed(format!("quic tls: {e}")))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
@@ -148,21 +170,47 @@ pub fn exporter(conn: &quinn::Connection) -> Result<[u8; EXPORTER_LEN]> {
     Ok(out)
 }
 
-/// Write messages as frames.
-pub async fn write_msgs<T: Serialize>(send: &mut quinn::SendStream, msgs: &[T]) -> Result<usize> {
-    let mut buf = Vec::new();
-    for m in msgs {
-        buf.extend_from_slice(&wire::encode(m));
-    }
+/// The protocol version a connection negotiated by ALPN.
+pub fn negotiated_version(conn: &quinn::Connection) -> Result<u16> {
+    let alpn = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol);
+    wire::version_for_alpn(alpn.as_deref())
+        .ok_or_else(|| Error::Malformed("unknown ALPN protocol".into()))
+}
+
+/// Write messages as frames of protocol `version`. Large payloads are compressed on a
+/// blocking thread (zstd at a thorough level takes milliseconds): the runtime's workers
+/// keep driving QUIC meanwhile.
+pub async fn write_msgs<T: WireMsg + Clone + Send + 'static>(
+    send: &mut quinn::SendStream,
+    version: u16,
+    msgs: &[T],
+) -> Result<usize> {
+    let encode = move |msgs: &[T]| -> Vec<u8> {
+        msgs.iter()
+            .flat_map(|m| wire::encode_for(version, m))
+            .collect()
+    };
+    let buf = if msgs.iter().any(WireMsg::carries_changes) {
+        let owned = msgs.to_vec();
+        tokio::task::spawn_blocking(move || encode(&owned))
+            .await
+            .map_err(|e| Error::Network(format!("encode task failed: {e}")))?
+    } else {
+        encode(msgs)
+    };
     send.write_all(&buf)
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
     Ok(buf.len())
 }
 
-/// Read one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_msg<T: for<'de> serde::Deserialize<'de>>(
+/// Read one frame of protocol `version`; `Ok(None)` at a clean end of stream.
+pub async fn read_msg<T: WireMsg>(
     recv: &mut quinn::RecvStream,
+    version: u16,
 ) -> Result<Option<(T, usize)>> {
     let mut header = [0u8; 4];
     match recv.read_exact(&mut header).await {
@@ -175,7 +223,10 @@ pub async fn read_msg<T: for<'de> serde::Deserialize<'de>>(
     recv.read_exact(&mut body)
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    Ok(Some((wire::decode_body(&body).map_err(wire_err)?, n + 4)))
+    Ok(Some((
+        wire::decode_body_for(version, &body).map_err(wire_err)?,
+        n + 4,
+    )))
 }
 
 fn wire_err(e: WireError) -> Error {
@@ -205,23 +256,24 @@ pub async fn run_exchange(
     cfg: ClientConfig,
 ) -> Result<(SyncReport, WireStats)> {
     let exp = exporter(conn)?;
+    let version = negotiated_version(conn)?;
     let (mut send, mut recv) = conn
         .open_bi()
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
     // The session reads and writes the store (SQLite, fsync): it runs on a blocking
     // thread so the runtime's workers keep driving QUIC for every other connection.
-    let mut session = ClientSession::new(store.clone(), cfg);
+    let mut session = ClientSession::new(store.clone(), cfg).with_protocol(version);
     let mut stats = WireStats::default();
     let (s, first) = blocking(session, move |s| s.start(&exp)).await?;
     session = s;
     stats.messages_sent += first.len() as u64;
-    stats.bytes_sent += write_msgs(&mut send, &first).await? as u64;
+    stats.bytes_sent += write_msgs(&mut send, version, &first).await? as u64;
     // Every flight that needs an answer costs a round trip; the first one carries
     // Hello, the pushes and the pull. A trailing Bye needs no answer that we wait on.
     stats.round_trips = 1;
     loop {
-        let Some((msg, n)) = read_msg::<ServerMsg>(&mut recv).await? else {
+        let Some((msg, n)) = read_msg::<ServerMsg>(&mut recv, version).await? else {
             if session.is_finished() {
                 break;
             }
@@ -234,7 +286,7 @@ pub async fn run_exchange(
         session = s;
         if !replies.is_empty() {
             stats.messages_sent += replies.len() as u64;
-            stats.bytes_sent += write_msgs(&mut send, &replies).await? as u64;
+            stats.bytes_sent += write_msgs(&mut send, version, &replies).await? as u64;
             if replies.iter().any(|m| !matches!(m, ClientMsg::Bye)) {
                 stats.round_trips += 1;
             }
@@ -293,10 +345,11 @@ pub async fn connect_to(
     timeout: Duration,
     sync_cfg: &ClientConfig,
 ) -> Result<quinn::Connection> {
-    let cfg = client_config(
+    let cfg = client_config_for(
         server,
         roots,
         client_transport(sync_cfg.idle_timeout, sync_cfg.keep_alive),
+        &sync_cfg.protocols,
     )?;
     let connecting = endpoint
         .connect_with(cfg, addr, &server.server_name)
@@ -336,14 +389,16 @@ pub async fn enrol(
     )
     .await?;
     let key = store.device_key()?;
+    let version = negotiated_version(&conn)?;
     let (mut send, mut recv) = conn
         .open_bi()
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
     write_msgs(
         &mut send,
+        version,
         &[ClientMsg::Enrol(Enrol {
-            protocol: PROTOCOL_VERSION,
+            protocol: version,
             code: link.code.clone(),
             device_id: device_id.to_string(),
             public_key: serde_bytes::ByteBuf::from(key.public_key().to_vec()),
@@ -353,7 +408,7 @@ pub async fn enrol(
     )
     .await?;
     let _ = send.finish();
-    let reply = read_msg::<ServerMsg>(&mut recv).await?;
+    let reply = read_msg::<ServerMsg>(&mut recv, version).await?;
     conn.close(0u32.into(), b"enrolled");
     match reply {
         Some((ServerMsg::Enrolled(e), _)) => {

@@ -179,6 +179,9 @@ impl SqliteStorage {
         w.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         w.pragma_update(None, "synchronous", "FULL")?;
         w.pragma_update(None, "foreign_keys", "ON")?;
+        // Group commits touch index pages all over the log: a 64 MiB page cache keeps
+        // them in memory (the default 2 MiB spills dirty pages mid-transaction).
+        w.pragma_update(None, "cache_size", -65536)?;
         migrate(&mut w)?;
         let writer = Arc::new(Mutex::new(w));
         let (tx, rx) = mpsc::channel::<(IngestRequest, Reply)>();
