@@ -27,19 +27,26 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The environment variable that runs the server suite on PostgreSQL: a libpq
-/// connection string without `dbname` (`host=/tmp/pg port=5432 user=postgres`) of a
-/// server where the tests may create databases. Unset: SQLite. `scripts/test-all` runs
-/// the suite both ways.
+/// A libpq connection string without `dbname` (`host=/tmp/pg user=postgres`) of a
+/// PostgreSQL server where the tests may create databases: needed by the scale-out
+/// tests, and by the suite's PostgreSQL pass. `scripts/test-all` starts one.
 pub const PG_ENV: &str = "FIELDSYNC_TEST_POSTGRES";
+/// `postgres` runs every test server (and storage-level test) on PostgreSQL, each on a
+/// fresh database; unset or `sqlite`: SQLite. `scripts/test-all` runs the server suite
+/// both ways.
+pub const BACKEND_ENV: &str = "FIELDSYNC_TEST_BACKEND";
 
 /// The backend this run tests: `sqlite` or `postgres`.
 pub fn backend_under_test() -> &'static str {
-    if pg_base().is_some() {
-        "postgres"
-    } else {
-        "sqlite"
+    if on_postgres() { "postgres" } else { "sqlite" }
+}
+
+fn on_postgres() -> bool {
+    let pg = std::env::var(BACKEND_ENV).is_ok_and(|b| b == "postgres");
+    if pg {
+        assert!(pg_base().is_some(), "{BACKEND_ENV}=postgres needs {PG_ENV}");
     }
+    pg
 }
 
 fn pg_base() -> Option<String> {
@@ -95,7 +102,7 @@ fn hex(b: &[u8]) -> String {
 /// on PostgreSQL a database made for the folder on first use and remembered in it (a
 /// restarted server finds its data again).
 pub fn test_storage(dir: &std::path::Path) -> StorageConfig {
-    if pg_base().is_none() {
+    if !on_postgres() {
         return StorageConfig::Sqlite(dir.join("server.db"));
     }
     let marker = dir.join("postgres-database");

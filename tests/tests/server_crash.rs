@@ -26,7 +26,7 @@ fn server_child() {
     rt.block_on(async move {
         let mut cfg =
             fieldsync_server::server::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
-        // The child inherits FIELDSYNC_TEST_POSTGRES: the same backend as the parent,
+        // The child inherits FIELDSYNC_TEST_BACKEND: the same backend as the parent,
         // and (remembered in the folder) the same database after a restart.
         cfg.storage = Some(test_storage(std::path::Path::new(&dir)));
         let srv = fieldsync_server::server::start(cfg).await.unwrap();
