@@ -1,5 +1,5 @@
 //! PostgreSQL storage: the authoritative store when several stateless server nodes
-//! share one database (docs/operations.md, ADR 0010).
+//! share one database (docs/operations.md, ADR 0011).
 //!
 //! - **Positions.** Each tenant's row in `tenants` carries the next log position. A
 //!   committing transaction takes that row `FOR UPDATE` first and holds it until it
