@@ -113,3 +113,62 @@ ensure_browser() {
         npm ci --prefix "$root/tests/browser" --no-audit --no-fund --loglevel=error
     fi
 }
+
+# PostgreSQL for the server suite's second backend (FIELDSYNC_TEST_POSTGRES, see
+# tests/src/harness.rs) and the scale-out tests: Debian's postgresql (15 on bookworm),
+# a throw-away cluster under $PG_ROOT listening only on a Unix socket, fsync on
+# (the durability the tests rely on). start_postgres exports FIELDSYNC_TEST_POSTGRES;
+# stop_postgres stops and removes the cluster.
+PG_ROOT=${FIELDSYNC_PG_ROOT:-/tmp/fieldsync-pg}
+pg_bin() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+
+ensure_postgres() {
+    if ! pg_bin >/dev/null; then
+        step "installing PostgreSQL (apt postgresql)"
+        apt_install postgresql
+    fi
+    pg_bin >/dev/null || { echo "ensure_postgres: no pg_ctl after installing postgresql" >&2; return 1; }
+}
+
+# Run a PostgreSQL tool as the cluster's owner (initdb refuses root).
+pg_as_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_postgres() {
+    ensure_postgres
+    local bin
+    bin=$(pg_bin)
+    stop_postgres
+    mkdir -p "$PG_ROOT"
+    if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir "$PG_ROOT" postgres
+        chown postgres "$PG_ROOT"
+    fi
+    step "starting PostgreSQL ($("$bin/postgres" --version | awk '{print $3}')) on a socket in $PG_ROOT"
+    pg_as_owner "$bin/initdb" -D "$PG_ROOT/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_ROOT/initdb.log" 2>&1 \
+        || { cat "$PG_ROOT/initdb.log"; return 1; }
+    pg_as_owner "$bin/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" -w -t 60 \
+        -o "-k $PG_ROOT -c listen_addresses='' -c max_connections=400 -c shared_buffers=128MB" start >/dev/null \
+        || { cat "$PG_ROOT/server.log"; return 1; }
+    export FIELDSYNC_TEST_POSTGRES="host=$PG_ROOT user=postgres"
+}
+
+stop_postgres() {
+    local bin
+    bin=$(pg_bin) || return 0
+    if [ -f "$PG_ROOT/data/postmaster.pid" ]; then
+        pg_as_owner "$bin/pg_ctl" -D "$PG_ROOT/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$PG_ROOT"
+}

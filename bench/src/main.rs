@@ -10,6 +10,7 @@
 mod alloc;
 mod forms;
 mod report;
+mod scale;
 mod store;
 mod store_profile;
 mod sync;
@@ -38,6 +39,11 @@ const SUITES: &[Suite] = &[
         name: "forms",
         about: "XLSForm import beside pyxform, re-evaluation after one answer beside a full pass",
         run: forms::run,
+    },
+    Suite {
+        name: "scale",
+        about: "1, 2 and 3 server nodes on one PostgreSQL beside one SQLite node: ingest, pull latency",
+        run: scale::run,
     },
     Suite {
         name: "store-profile",

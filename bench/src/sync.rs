@@ -19,7 +19,6 @@ use fieldsync_core::sync::auth::{EnrolmentLink, ServerTrust, code_hash, new_enro
 use fieldsync_core::sync::quic;
 use fieldsync_core::{DocId, Scope, now_ms};
 use fieldsync_server::server::{RunningServer, ServerConfig, start};
-use fieldsync_server::storage::Storage;
 
 use crate::BenchResult;
 use crate::report::{Goal, Reporter};

@@ -33,8 +33,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use fieldsync_core::store::Store;
 
-use crate::storage::Storage;
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::Backend;
 
 pub use export::{ExportFormat, ExportOptions, export_from_log, export_responses};
 
@@ -68,7 +67,7 @@ impl ConsoleConfig {
 pub type CommitHook = Arc<dyn Fn(&str, Vec<String>) + Send + Sync>;
 
 pub(crate) struct Inner {
-    pub(crate) storage: Arc<SqliteStorage>,
+    pub(crate) storage: Arc<dyn Backend>,
     pub(crate) merged: Store,
     pub(crate) config: ConsoleConfig,
     pub(crate) on_commit: CommitHook,
@@ -98,7 +97,7 @@ pub struct ConsoleState {
 impl ConsoleState {
     /// State over the server's storage and merged view.
     pub fn new(
-        storage: Arc<SqliteStorage>,
+        storage: Arc<dyn Backend>,
         merged: Store,
         config: ConsoleConfig,
         on_commit: CommitHook,

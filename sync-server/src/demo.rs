@@ -20,7 +20,7 @@ use fieldsync_core::{Error, Scope, now_ms};
 
 use crate::admin;
 use crate::server::{ServerConfig, ServerError, start, write_private};
-use crate::storage::{Storage, StorageError};
+use crate::storage::StorageError;
 
 /// Errors of the demo.
 #[derive(Debug, thiserror::Error)]

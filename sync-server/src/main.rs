@@ -10,8 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fieldsync_server::admin::{self, DEFAULT_TENANT};
 use fieldsync_server::server::{ServerConfig, start, tls_identity};
-use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::{Backend, StorageConfig};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +25,16 @@ struct Cli {
     /// Tenant to act on.
     #[arg(long, global = true, default_value = DEFAULT_TENANT)]
     tenant: String,
+    /// The server database: a PostgreSQL URL (`postgres://user@host/db` or
+    /// `host=/run/postgresql dbname=fieldsync`) shared by every node, or a SQLite file.
+    /// Default: server.db in the data folder.
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDSYNC_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -180,9 +189,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, AnyError> {
         .build()?)
 }
 
-fn open_storage(data: &std::path::Path) -> Result<Arc<SqliteStorage>, AnyError> {
+fn storage_config(cli_db: Option<&str>, data: &std::path::Path) -> StorageConfig {
+    match cli_db {
+        Some(db) => StorageConfig::parse(db),
+        None => StorageConfig::Sqlite(data.join("server.db")),
+    }
+}
+
+fn open_storage(
+    cli_db: Option<&str>,
+    data: &std::path::Path,
+) -> Result<Arc<dyn Backend>, AnyError> {
     std::fs::create_dir_all(data)?;
-    Ok(SqliteStorage::open(data.join("server.db"))?)
+    Ok(fieldsync_server::storage::open(&storage_config(
+        cli_db, data,
+    ))?)
 }
 
 fn real_main(cli: Cli) -> Result<(), AnyError> {
@@ -193,7 +214,7 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             rt.block_on(fieldsync_server::demo::run(&dir, &mut std::io::stdout()))?;
         }
         Cmd::Init => {
-            let st = open_storage(&cli.data)?;
+            let st = open_storage(cli.database.as_deref(), &cli.data)?;
             let id = tls_identity(&cli.data, &["localhost".into(), "127.0.0.1".into()])?;
             let fresh = admin::first_start(&*st, tenant)?;
             println!(
@@ -214,6 +235,7 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             let rt = runtime()?;
             rt.block_on(async move {
                 let mut cfg = ServerConfig::new(&cli.data, listen);
+                cfg.storage = Some(storage_config(cli.database.as_deref(), &cli.data));
                 cfg.tls_names.extend(tls_names);
                 if !cfg.tls_names.contains(&public_host) {
                     cfg.tls_names.push(public_host.clone());
@@ -262,9 +284,9 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
             })?;
         }
         Cmd::Admin(a) => {
-            let st = open_storage(&cli.data)?;
+            let st = open_storage(cli.database.as_deref(), &cli.data)?;
             st.ensure_tenant(tenant)?;
-            admin_cmd(&st, tenant, &cli.data, a)?;
+            admin_cmd(&*st, tenant, &cli.data, a)?;
         }
         Cmd::Export {
             form,
@@ -281,7 +303,7 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
                     return Err(format!("unknown export format {other:?} (csv or xlsx)").into());
                 }
             };
-            let st = open_storage(&cli.data)?;
+            let st = open_storage(cli.database.as_deref(), &cli.data)?;
             let opts = fieldsync_server::console::ExportOptions {
                 form_key: form,
                 region,
@@ -319,7 +341,7 @@ fn real_main(cli: Cli) -> Result<(), AnyError> {
 }
 
 fn admin_cmd(
-    st: &SqliteStorage,
+    st: &dyn Backend,
     tenant: &str,
     data: &std::path::Path,
     a: Admin,
@@ -428,7 +450,6 @@ fn admin_cmd(
             }
         }
         Admin::ConsoleUsers => {
-            use fieldsync_server::storage::console::ConsoleStore;
             for a in st.list_console_accounts(tenant)? {
                 println!(
                     "{}\t{}\t{}{}",

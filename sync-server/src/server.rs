@@ -19,8 +19,7 @@ use tokio::sync::broadcast;
 
 use crate::materialize::Materializer;
 use crate::session::{ServerSession, SessionError, SessionLimits};
-use crate::storage::Storage;
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Backend, RemoteCommit, StorageConfig};
 
 /// Server errors.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +43,9 @@ pub enum ServerError {
 pub struct ServerConfig {
     /// Data folder: server.db, merged.db, TLS identity, keys.
     pub data_dir: PathBuf,
+    /// Where the change log and identities live: `None` is SQLite's `server.db` in the
+    /// data folder; PostgreSQL lets several nodes share one database.
+    pub storage: Option<StorageConfig>,
     /// UDP address to listen on.
     pub listen: SocketAddr,
     /// Names and addresses the self-signed certificate is valid for.
@@ -69,6 +71,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         ServerConfig {
             data_dir: data_dir.into(),
+            storage: None,
             listen,
             tls_names: vec![
                 "localhost".into(),
@@ -202,7 +205,7 @@ pub struct Notification {
 }
 
 struct Shared {
-    storage: Arc<SqliteStorage>,
+    storage: Arc<dyn Backend>,
     limits: SessionLimits,
     notify: broadcast::Sender<Notification>,
     materializer: Mutex<Option<Materializer>>,
@@ -217,7 +220,7 @@ pub struct RunningServer {
     /// Its TLS identity (the pin goes into enrolment links).
     pub identity: TlsIdentity,
     /// Its storage.
-    pub storage: Arc<SqliteStorage>,
+    pub storage: Arc<dyn Backend>,
     /// The merged view (when materializing).
     pub merged: Option<Store>,
     /// The back-office console, when configured.
@@ -239,7 +242,11 @@ impl std::fmt::Debug for RunningServer {
 /// listens. Must be called inside a tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let storage = SqliteStorage::open(config.data_dir.join("server.db"))?;
+    let storage_config = config
+        .storage
+        .clone()
+        .unwrap_or_else(|| StorageConfig::Sqlite(config.data_dir.join("server.db")));
+    let storage = crate::storage::open(&storage_config)?;
     let identity = tls_identity(&config.data_dir, &config.tls_names)?;
     let merged = if config.materialize {
         let key = file_key(&config.data_dir.join("merged.key"))?;
@@ -264,6 +271,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_connections: config.max_connections,
         retry_above: config.retry_above,
     });
+    {
+        // Commits made through other nodes on the same database (PostgreSQL NOTIFY).
+        let weak = Arc::downgrade(&shared);
+        storage.watch_commits(Arc::new(move |c: RemoteCommit| {
+            if let Some(sh) = weak.upgrade() {
+                remote_commit(&sh, c);
+            }
+        }))?;
+    }
     let endpoint = quinn::Endpoint::server(
         quinn_server_config(&identity, config.idle_timeout)?,
         config.listen,
@@ -450,7 +466,7 @@ async fn handle_connection(conn: quinn::Connection, shared: Arc<Shared>) {
 async fn handle_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    session: Arc<Mutex<ServerSession<SqliteStorage>>>,
+    session: Arc<Mutex<ServerSession<dyn Backend>>>,
     shared: Arc<Shared>,
     conn: &quinn::Connection,
     version: u16,
@@ -522,6 +538,28 @@ fn committed(shared: &Shared, tenant: &str, scopes: Vec<String>, device: &str) {
         scopes,
         position: wm,
         device: device.to_string(),
+    });
+    if let Some(m) = shared
+        .materializer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        m.notify();
+    }
+}
+
+/// A commit another node made: tell live devices here and wake the merged view.
+fn remote_commit(shared: &Shared, c: RemoteCommit) {
+    let scopes = match c.scopes {
+        Some(s) => s,
+        None => shared.storage.list_scopes(&c.tenant).unwrap_or_default(),
+    };
+    let _ = shared.notify.send(Notification {
+        tenant: c.tenant,
+        scopes,
+        position: c.position,
+        device: c.device,
     });
     if let Some(m) = shared
         .materializer

@@ -1,7 +1,8 @@
 //! The server's storage, behind one trait: identity and access (tenants, users, scopes,
 //! grants, enrolment codes, devices), the per-tenant change log devices pull from, and
 //! per-document metadata. SQLite ([`sqlite::SqliteStorage`]) is the zero-configuration
-//! default.
+//! default; PostgreSQL ([`postgres::PgStorage`]) lets several stateless nodes share one
+//! database (docs/operations.md). [`open`] picks one from a [`StorageConfig`].
 //!
 //! The change log is the source of truth. Positions are per tenant, assigned inside the
 //! committing transaction from a per-tenant counter, so they become visible in position
@@ -9,6 +10,7 @@
 //! later. That is what makes a cursor safe (docs/protocol.md, "Cursors").
 
 pub mod console;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -23,6 +25,9 @@ pub enum StorageError {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (connection, statement, or a transaction conflict).
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
     /// Not found.
     #[error("{0} not found")]
     NotFound(String),
@@ -269,4 +274,83 @@ pub trait Storage: Send + Sync + 'static {
     fn tenants(&self) -> Result<Vec<String>>;
     /// Counts for operators: (documents, changes).
     fn counts(&self, tenant: &str) -> Result<(u64, u64)>;
+}
+
+/// A commit made through another server node on the same database (PostgreSQL
+/// `NOTIFY`): live devices connected here are told, and the merged view catches up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCommit {
+    /// Tenant.
+    pub tenant: String,
+    /// Scopes that received changes; `None` when they are not known (too many for one
+    /// notification, or notifications were missed while reconnecting): every scope.
+    pub scopes: Option<Vec<String>>,
+    /// Highest position committed.
+    pub position: u64,
+    /// The pushing device (not told about its own changes).
+    pub device: String,
+}
+
+/// Called for every [`RemoteCommit`].
+pub type CommitWatcher = std::sync::Arc<dyn Fn(RemoteCommit) + Send + Sync>;
+
+/// A complete server storage: the sync log, identity and the console's sign-in. The
+/// server holds one as `Arc<dyn Backend>`.
+pub trait Backend: Storage + console::ConsoleStore {
+    /// `sqlite` or `postgres` (logs, `fieldsync admin info`).
+    fn backend_name(&self) -> &'static str;
+    /// Finish queued commits and stop background threads.
+    fn shutdown(&self);
+    /// Deliver commits made by *other* nodes sharing this storage to `watcher`, from a
+    /// background thread, until [`Backend::shutdown`]. A single-node storage has none.
+    fn watch_commits(&self, watcher: CommitWatcher) -> Result<()> {
+        let _ = watcher;
+        Ok(())
+    }
+}
+
+/// Where the server keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// One SQLite file (the default: `server.db` in the data folder).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database, by connection URL (`postgres://user@host/db`,
+    /// `host=/run/postgresql dbname=fieldsync`...).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StorageConfig {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageConfig::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            StorageConfig::Postgres(_) => write!(f, "Postgres(..)"),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// From a `--database` value: a `postgres://` / `postgresql://` URL or a libpq
+    /// key=value string selects PostgreSQL, `sqlite:PATH` or a plain path SQLite.
+    pub fn parse(s: &str) -> StorageConfig {
+        let t = s.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") || t.contains('=') {
+            StorageConfig::Postgres(t.to_string())
+        } else {
+            StorageConfig::Sqlite(t.strip_prefix("sqlite:").unwrap_or(t).into())
+        }
+    }
+}
+
+/// Open the storage `config` names (migrating its schema).
+pub fn open(config: &StorageConfig) -> Result<std::sync::Arc<dyn Backend>> {
+    Ok(match config {
+        StorageConfig::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            sqlite::SqliteStorage::open(path)?
+        }
+        StorageConfig::Postgres(url) => postgres::PgStorage::open(url)?,
+    })
 }

@@ -9,7 +9,7 @@ use fieldsync_core::sync::quic::{self, WireStats};
 use fieldsync_core::sync::{ClientConfig, SyncReport};
 use fieldsync_core::{Result, Scope, now_ms};
 use fieldsync_server::server::{RunningServer, ServerConfig, start};
-use fieldsync_server::storage::Storage;
+use fieldsync_server::storage::{Backend, StorageConfig};
 
 /// The key every test device store is sealed with.
 pub const DEVICE_KEY: [u8; 32] = [7u8; 32];
@@ -25,6 +25,116 @@ pub fn init_tracing() {
         )
         .with_test_writer()
         .try_init();
+}
+
+/// A libpq connection string without `dbname` (`host=/tmp/pg user=postgres`) of a
+/// PostgreSQL server where the tests may create databases: needed by the scale-out
+/// tests, and by the suite's PostgreSQL pass. `scripts/test-all` starts one.
+pub const PG_ENV: &str = "FIELDSYNC_TEST_POSTGRES";
+/// `postgres` runs every test server (and storage-level test) on PostgreSQL, each on a
+/// fresh database; unset or `sqlite`: SQLite. `scripts/test-all` runs the server suite
+/// both ways.
+pub const BACKEND_ENV: &str = "FIELDSYNC_TEST_BACKEND";
+
+/// The backend this run tests: `sqlite` or `postgres`.
+pub fn backend_under_test() -> &'static str {
+    if on_postgres() { "postgres" } else { "sqlite" }
+}
+
+fn on_postgres() -> bool {
+    let pg = std::env::var(BACKEND_ENV).is_ok_and(|b| b == "postgres");
+    if pg {
+        assert!(pg_base().is_some(), "{BACKEND_ENV}=postgres needs {PG_ENV}");
+    }
+    pg
+}
+
+fn pg_base() -> Option<String> {
+    std::env::var(PG_ENV).ok().filter(|s| !s.trim().is_empty())
+}
+
+/// Run blocking PostgreSQL client code on its own thread (the client runs a runtime
+/// of its own, which must not nest in a test's).
+fn pg_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("postgres client thread"))
+}
+
+/// A fresh, empty PostgreSQL database on the test server; its connection string.
+/// Panics when [`PG_ENV`] is unset.
+pub fn fresh_pg_database() -> String {
+    pg_thread(fresh_pg_database_here)
+}
+
+fn fresh_pg_database_here() -> String {
+    let base = pg_base().expect("FIELDSYNC_TEST_POSTGRES is set");
+    let mut b = [0u8; 8];
+    unique_bytes(&mut b);
+    let name = format!("fs_test_{}", hex(&b));
+    let mut admin = postgres::Client::connect(&format!("{base} dbname=postgres"), postgres::NoTls)
+        .unwrap_or_else(|e| panic!("the PostgreSQL of {PG_ENV} answers: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    format!("{base} dbname={name}")
+}
+
+fn unique_bytes(b: &mut [u8]) {
+    use std::hash::{BuildHasher, Hasher};
+    // Unique enough for test database names: random hasher keys, the time, the pid.
+    for chunk in b.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        let v = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The storage a server with data folder `dir` uses in this run: `server.db` there, or
+/// on PostgreSQL a database made for the folder on first use and remembered in it (a
+/// restarted server finds its data again).
+pub fn test_storage(dir: &std::path::Path) -> StorageConfig {
+    if !on_postgres() {
+        return StorageConfig::Sqlite(dir.join("server.db"));
+    }
+    let marker = dir.join("postgres-database");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return StorageConfig::Postgres(url);
+    }
+    std::fs::create_dir_all(dir).expect("data folder");
+    let url = fresh_pg_database();
+    std::fs::write(&marker, &url).expect("remember the database");
+    StorageConfig::Postgres(url)
+}
+
+/// Open the storage of data folder `dir` directly (protocol tests without a server).
+pub fn open_test_storage(dir: &std::path::Path) -> std::sync::Arc<dyn Backend> {
+    fieldsync_server::storage::open(&test_storage(dir)).expect("storage opens")
+}
+
+/// Changes in the log of data folder `dir`, read without opening a storage (a second
+/// process may be writing it; 0 when it cannot be read yet).
+pub fn log_count(dir: &std::path::Path) -> i64 {
+    match test_storage(dir) {
+        StorageConfig::Sqlite(db) => {
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
+                .unwrap_or(0)
+        }
+        StorageConfig::Postgres(url) => pg_thread(|| {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .and_then(|mut c| c.query_one("SELECT count(*) FROM changes", &[]))
+                .map_or(0, |r| r.get(0))
+        }),
+    }
 }
 
 /// A server on 127.0.0.1:0 with its data in a temp folder.
@@ -54,6 +164,7 @@ impl TestServer {
     ) -> TestServer {
         init_tracing();
         let mut cfg = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+        cfg.storage = Some(test_storage(dir.path()));
         tweak(&mut cfg);
         let server = start(cfg).await.expect("server starts");
         server.storage.ensure_tenant(TENANT).expect("tenant");

@@ -59,7 +59,7 @@ fn roundtrip_server(m: &ServerMsg) -> (ServerMsg, usize) {
 }
 
 /// Run one exchange of `device` with a server over `storage`, cut as asked.
-pub fn exchange<S: Storage>(
+pub fn exchange<S: Storage + ?Sized>(
     storage: &Arc<S>,
     device: &Store,
     cut: Cut,
@@ -107,7 +107,7 @@ pub fn exchange<S: Storage>(
 }
 
 /// Enrol a device store directly in storage (no network): registers its key.
-pub fn enrol_direct<S: Storage>(
+pub fn enrol_direct<S: Storage + ?Sized>(
     storage: &S,
     device: &Store,
     tenant: &str,

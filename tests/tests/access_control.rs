@@ -11,8 +11,7 @@ use fieldsync_core::store::{Store, StoreOptions};
 use fieldsync_core::sync::ClientConfig;
 use fieldsync_core::sync::wire::RejectReason;
 use fieldsync_core::{DocId, Kind, Scope};
-use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::Backend;
 use fieldsync_tests::harness::*;
 use fieldsync_tests::memnet::*;
 
@@ -21,7 +20,7 @@ const SCOPES: [&str; 4] = ["s:0", "s:1", "s:2", "s:3"];
 #[test]
 fn thousand_random_access_cases() {
     let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<SqliteStorage> = SqliteStorage::open(dir.path().join("server.db")).unwrap();
+    let storage: Arc<dyn Backend> = fieldsync_tests::harness::open_test_storage(dir.path());
     storage.ensure_tenant("t").unwrap();
     for s in SCOPES {
         storage.create_scope("t", s).unwrap();

@@ -7,7 +7,6 @@ use fieldsync_core::model::{Response, ResponseStatus};
 use fieldsync_core::sample::{self, Rng};
 use fieldsync_server::admin;
 use fieldsync_server::console::ConsoleConfig;
-use fieldsync_server::storage::Storage;
 use fieldsync_server::storage::console::Role;
 use fieldsync_tests::harness::*;
 use fieldsync_tests::http::{Http, input_value};

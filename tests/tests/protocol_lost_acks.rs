@@ -10,14 +10,13 @@ use fieldsync_core::sample;
 use fieldsync_core::store::{Store, StoreOptions};
 use fieldsync_core::sync::ClientConfig;
 use fieldsync_core::{DocId, Scope};
-use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::Backend;
 use fieldsync_tests::memnet::*;
 
 const KEY: [u8; 32] = [3u8; 32];
 
-fn setup(dir: &std::path::Path) -> (Arc<SqliteStorage>, Store, Store) {
-    let storage = SqliteStorage::open(dir.join("server.db")).unwrap();
+fn setup(dir: &std::path::Path) -> (Arc<dyn Backend>, Store, Store) {
+    let storage = fieldsync_tests::harness::open_test_storage(dir);
     storage.ensure_tenant("t").unwrap();
     storage.create_scope("t", "acc").unwrap();
     for u in ["a", "b"] {
@@ -39,7 +38,7 @@ fn setup(dir: &std::path::Path) -> (Arc<SqliteStorage>, Store, Store) {
     (storage, a, b)
 }
 
-fn log_hashes(storage: &SqliteStorage, ids: &[DocId]) -> Vec<[u8; 32]> {
+fn log_hashes(storage: &dyn Backend, ids: &[DocId]) -> Vec<[u8; 32]> {
     let mut out = Vec::new();
     for id in ids {
         for e in storage.doc_log("t", *id).unwrap() {
@@ -72,7 +71,7 @@ fn make_work(a: &Store, n: usize) -> Vec<DocId> {
     ids
 }
 
-fn check_exactly_once(storage: &SqliteStorage, devices: &[&Store], ids: &[DocId]) {
+fn check_exactly_once(storage: &dyn Backend, devices: &[&Store], ids: &[DocId]) {
     let hashes = log_hashes(storage, ids);
     let unique: HashSet<_> = hashes.iter().collect();
     assert_eq!(unique.len(), hashes.len(), "a change was stored twice");
@@ -117,7 +116,7 @@ fn lost_reply_at_every_step_then_retry() {
                 assert!(tries < 5, "retries do not converge ({cut:?})");
             }
             exchange(&storage, &b, Cut::Never, cfg()).unwrap();
-            check_exactly_once(&storage, &[&a, &b], &ids);
+            check_exactly_once(&*storage, &[&a, &b], &ids);
             for id in &ids {
                 assert_eq!(a.heads(*id).unwrap(), b.heads(*id).unwrap(), "{cut:?}");
             }
@@ -167,7 +166,7 @@ fn lost_reply_during_repair_then_retry() {
             repaired > 0,
             "the epoch change must send devices through repair"
         );
-        check_exactly_once(&storage, &[&a, &b], &ids);
+        check_exactly_once(&*storage, &[&a, &b], &ids);
         for id in &ids {
             assert_eq!(a.heads(*id).unwrap(), b.heads(*id).unwrap(), "cut at {k}");
         }

@@ -13,8 +13,7 @@ use fieldsync_core::sync::ClientConfig;
 use fieldsync_core::sync::wire::ClientMsg;
 use fieldsync_core::{DocId, Kind, Scope};
 use fieldsync_server::session::{ServerSession, SessionLimits};
-use fieldsync_server::storage::Storage;
-use fieldsync_server::storage::sqlite::SqliteStorage;
+use fieldsync_server::storage::Backend;
 use fieldsync_tests::memnet::*;
 use proptest::prelude::*;
 
@@ -22,7 +21,7 @@ const KEY: [u8; 32] = [9u8; 32];
 
 struct World {
     _dir: tempfile::TempDir,
-    storage: Arc<SqliteStorage>,
+    storage: Arc<dyn Backend>,
     devices: Vec<Store>,
     docs: Vec<(DocId, Scope)>,
     old_pushes: Vec<(usize, ClientMsg)>,
@@ -30,7 +29,7 @@ struct World {
 
 fn world(n_devices: usize) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(dir.path().join("server.db")).unwrap();
+    let storage = fieldsync_tests::harness::open_test_storage(dir.path());
     storage.ensure_tenant("t").unwrap();
     for s in ["s:a", "s:b"] {
         storage.create_scope("t", s).unwrap();

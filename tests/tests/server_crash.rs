@@ -24,8 +24,11 @@ fn server_child() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        use fieldsync_server::storage::Storage;
-        let cfg = fieldsync_server::server::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+        let mut cfg =
+            fieldsync_server::server::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+        // The child inherits FIELDSYNC_TEST_BACKEND: the same backend as the parent,
+        // and (remembered in the folder) the same database after a restart.
+        cfg.storage = Some(test_storage(std::path::Path::new(&dir)));
         let srv = fieldsync_server::server::start(cfg).await.unwrap();
         let st = srv.storage.clone();
         let link = if st.tenants().unwrap().is_empty() {
@@ -127,12 +130,8 @@ async fn kill_9_during_push_then_complete() {
         dev.cfg.push_batch_bytes = 16 << 10;
         // Kill when the server has committed part of this round's work: a fraction
         // that moves with the round, read from the server's own log.
-        let db = dir.path().join("server.db");
-        let committed = move || -> i64 {
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
-                .unwrap_or(0)
-        };
+        let data = dir.path().to_path_buf();
+        let committed = move || -> i64 { log_count(&data) };
         let base = committed();
         let target = base + 1500 * (15 + 15 * i64::try_from(round).unwrap()) / 100;
         let killed = {
@@ -163,10 +162,7 @@ async fn kill_9_during_push_then_complete() {
                 .into_iter()
                 .map(|p| (p.doc_id, p.hash))
                 .collect();
-            let st = fieldsync_server::storage::sqlite::SqliteStorage::open(
-                dir.path().join("server.db"),
-            )
-            .unwrap();
+            let st = open_test_storage(dir.path());
             let mut acked = 0;
             for id in &docs {
                 for c in dev.store.changes_since(*id, &[]).unwrap() {
@@ -210,9 +206,7 @@ async fn kill_9_during_push_then_complete() {
     child.wait().unwrap();
     assert!(kills >= 3, "the server was killed mid-push ({kills} times)");
     // Inspect the server's log directly: every change once, every device change present.
-    use fieldsync_server::storage::Storage;
-    let st = fieldsync_server::storage::sqlite::SqliteStorage::open(dir.path().join("server.db"))
-        .unwrap();
+    let st = open_test_storage(dir.path());
     let mut seen = HashSet::new();
     for id in &docs {
         let log = st.doc_log(TENANT, *id).unwrap();

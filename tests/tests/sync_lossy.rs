@@ -8,7 +8,6 @@ use std::time::Duration;
 use fieldsync_core::model::Visit;
 use fieldsync_core::sample::{self, Rng};
 use fieldsync_core::{DocId, Scope};
-use fieldsync_server::storage::Storage;
 use fieldsync_tests::harness::*;
 use fieldsync_tests::proxy::{Faults, Proxy};
 

@@ -18,8 +18,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::ConsoleState;
-use crate::storage::Storage;
-use crate::storage::console::{ConsoleAccount, ConsoleSession, ConsoleStore, Role};
+use crate::storage::console::{ConsoleAccount, ConsoleSession, Role};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "fs_session";

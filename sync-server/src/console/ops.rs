@@ -16,8 +16,7 @@ use super::auth::{Refusal, Signed};
 use super::pages::{MessageQuery, author_of, blocking};
 use super::view::{self, Frame, page};
 use super::writer;
-use crate::storage::Storage;
-use crate::storage::console::{ConsoleAccount, ConsoleStore, Role};
+use crate::storage::console::{ConsoleAccount, Role};
 
 struct DeviceLine {
     id: String,

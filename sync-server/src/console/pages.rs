@@ -22,7 +22,6 @@ use super::ConsoleState;
 use super::auth::{self, Refusal, Signed};
 use super::view::{self, BandRow, Frame, page};
 use super::writer::{self, Author};
-use crate::storage::Storage;
 use crate::storage::console::Role;
 
 /// Run blocking storage work for a page.
@@ -146,11 +145,7 @@ pub async fn logout(
     signed.check_csrf(&f.csrf)?;
     let h = signed.session.token_hash;
     let storage = st.inner.storage.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        use crate::storage::console::ConsoleStore;
-        storage.delete_session(&h)
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || storage.delete_session(&h)).await;
     let mut res = Redirect::to("/login").into_response();
     if let Ok(v) =
         auth::set_cookie(auth::SESSION_COOKIE, "", 0, st.inner.config.secure_cookies).parse()

@@ -260,6 +260,16 @@ impl SqliteStorage {
     }
 }
 
+impl Backend for SqliteStorage {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn shutdown(&self) {
+        SqliteStorage::shutdown(self);
+    }
+}
+
 impl Drop for SqliteStorage {
     fn drop(&mut self) {
         self.shutdown();
