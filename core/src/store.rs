@@ -634,13 +634,10 @@ impl Store {
         doc.commit_with(CommitOptions::default().with_time(now));
         let slot = self.inner.cache.slot(id);
         let mut g = slot.lock();
-        let mut loaded = Loaded {
-            doc,
-            kind: R::KIND,
-            scope: scope.clone(),
-            conflicts: 0,
-        };
+        let mut loaded = Loaded::new(doc, R::KIND, scope.clone(), 0);
         self.persist_local(id, &mut loaded, true, now, |p| value.project(p))?;
+        // A record is usually edited right after it is created (a form being filled in).
+        loaded.keep(value.clone());
         *g = Some(loaded);
         drop(g);
         self.notify(&[id], ChangeOrigin::Local);
@@ -669,14 +666,26 @@ impl Store {
         let mut g = slot.lock();
         let l = self.ensure_loaded(id, &slot, &mut g)?;
         check_kind::<R>(id, l.kind)?;
-        let before: R = hydrate(&l.doc)?;
+        // The value this store last wrote, while the document is still at those heads;
+        // else hydrated.
+        let before: R = match l.take_cached::<R>() {
+            Some(v) => v,
+            None => hydrate(&l.doc)?,
+        };
         if R::is_immutable(&before) {
             return Err(Error::Immutable { id });
         }
         let mut after = before.clone();
         f(&mut after)?;
         after.validate(Some(&before), &Ctx { store: self, now })?;
-        if let Err(e) = reconcile(&mut l.doc, &after) {
+        // Without conflicts, only the fields that changed are reconciled; with some, the
+        // whole value (rewriting an unchanged but conflicted field resolves it, as before).
+        let reconciled = if l.conflicts == 0 {
+            after.reconcile_edit(&before, &mut l.doc)
+        } else {
+            reconcile(&mut l.doc, &after)
+        };
+        if let Err(e) = reconciled {
             l.doc.rollback();
             return Err(e.into());
         }
@@ -684,6 +693,8 @@ impl Store {
             .commit_with(CommitOptions::default().with_time(now))
             .is_none()
         {
+            // Nothing written: the document still holds `before`.
+            l.keep(before);
             return Ok(false);
         }
         let change = match l.doc.get_last_local_change() {
@@ -696,6 +707,7 @@ impl Store {
         };
         match self.persist_change(id, l, change, false, now, |p| after.project(p)) {
             Ok(()) => {
+                l.keep(after);
                 drop(g);
                 self.notify(&[id], ChangeOrigin::Local);
                 Ok(true)
@@ -806,12 +818,7 @@ impl Store {
         match changelog::decode_raw(self.sealer(), id, &raw) {
             Ok(mut doc) => {
                 doc.set_actor(self.inner.actor.clone());
-                Ok(Loaded {
-                    doc,
-                    kind: raw.kind,
-                    scope: raw.scope,
-                    conflicts: raw.conflicts,
-                })
+                Ok(Loaded::new(doc, raw.kind, raw.scope, raw.conflicts))
             }
             Err(detail) => {
                 self.quarantine(id, detail)?;

@@ -406,12 +406,7 @@ impl Store {
                 Err(Error::NotFound { .. }) => {
                     let mut doc = AutoCommit::new();
                     doc.set_actor(self.inner.actor.clone());
-                    **g = Some(super::Loaded {
-                        doc,
-                        kind,
-                        scope: scope.clone(),
-                        conflicts: 0,
-                    });
+                    **g = Some(super::Loaded::new(doc, kind, scope.clone(), 0));
                     false
                 }
                 Err(e) => {
