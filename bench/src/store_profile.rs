@@ -13,10 +13,14 @@
 //! - `conflicts_walk`: `doc::conflicts` (the store counts conflicts on every write);
 //! - `seal`: AES-GCM of the change bytes and of the JSON summary (ring);
 //! - `sql_full` / `sql_normal`: the same statements in one transaction on a database
-//!   with the store's schema (documents, changes, responses, 14 score rows), committed
+//!   with the store's schema (documents, changes, responses, region prefixes, 14 score
+//!   rows), committed
 //!   with `synchronous=FULL` / `NORMAL`;
-//! - edit: `hydrate_response` (the `before` copy), `reconcile_edit`, `commit`, then the
-//!   same conflicts walk, sealing and SQL.
+//! - edit: `kept_value_edit` (the store starts from the value it last wrote: a heads
+//!   check and a copy), `reconcile_edit` (only the changed fields), `commit`, then the
+//!   same conflicts walk, sealing and SQL; beside them, not in the sum,
+//!   `hydrate_response` (the `before` copy when no value is kept) and
+//!   `reconcile_edit_full` (reconciling the whole value, as with conflicts).
 //!
 //! Figures are p50 in ms, printed with suite `store-profile`.
 
@@ -166,7 +170,11 @@ pub fn run() -> BenchResult<()> {
         let (before, d) = timed(|| hydrate::<_, Response>(&doc));
         let before = before?;
         steps.add("hydrate_response", d, rec);
-        let mut after = before.clone();
+        // What the store does instead when it kept the value it last wrote: check the
+        // heads, and copy it for the closure.
+        let (after, d) = timed(|| (doc.get_heads(), before.clone()));
+        let mut after = after.1;
+        steps.add("kept_value_edit", d, rec);
         crate::store::edit_two_answers(&mut after, &form);
         let (f, d) = timed(|| store.compiled_form(form_id));
         let f = f?;
@@ -174,7 +182,14 @@ pub fn run() -> BenchResult<()> {
         let (v, d) = timed(|| after.validate(Some(&before), &FixedForm(&f, now)));
         v?;
         steps.add("validate_edit", d, rec);
-        let (res, d) = timed(|| reconcile(&mut doc, &after));
+        // The whole value (as the store did before, and still does with conflicts), on a
+        // copy; then only the changed fields (`Record::reconcile_edit`) on the document.
+        let mut copy = doc.fork();
+        let (res, d) = timed(|| reconcile(&mut copy, &after));
+        res?;
+        steps.add("reconcile_edit_full", d, rec);
+        drop(copy);
+        let (res, d) = timed(|| after.reconcile_edit(&before, &mut doc));
         res?;
         steps.add("reconcile_edit", d, rec);
         persist_steps(
@@ -201,7 +216,7 @@ pub fn run() -> BenchResult<()> {
         "sql_full_new",
     ];
     let edit_parts = [
-        "hydrate_response",
+        "kept_value_edit",
         "form_lookup_edit",
         "validate_edit",
         "reconcile_edit",
@@ -229,7 +244,12 @@ pub fn run() -> BenchResult<()> {
             "sum of steps"
         );
     }
-    for p in ["sql_normal_new", "sql_normal_edit"] {
+    for p in [
+        "sql_normal_new",
+        "sql_normal_edit",
+        "hydrate_response",
+        "reconcile_edit_full",
+    ] {
         r.emit(&format!("{p}_p50"), steps.p50(p), "ms", None, Goal::None);
     }
     store.close();
@@ -380,10 +400,10 @@ fn persist_steps(
     let sealed = sealed?;
     steps.add(tag("seal_new", "seal_edit"), d, rec);
     let heads = fieldsync_core::doc::encode_heads(&heads);
-    let (res, d) = timed(|| full.write(id, now, &heads, conflicts, &sealed, resp));
+    let (res, d) = timed(|| full.write(id, now, &heads, conflicts, &sealed, resp, created));
     res?;
     steps.add(tag("sql_full_new", "sql_full_edit"), d, rec);
-    let (res, d) = timed(|| normal.write(id, now, &heads, conflicts, &sealed, resp));
+    let (res, d) = timed(|| normal.write(id, now, &heads, conflicts, &sealed, resp, created));
     res?;
     steps.add(tag("sql_normal_new", "sql_normal_edit"), d, rec);
     Ok(())
@@ -439,8 +459,10 @@ impl SqlPath {
         })
     }
 
-    /// Always as a fresh document (so edit and create write the same rows): documents
-    /// insert + update, change insert, projection replace, 14 score rows.
+    /// The store's statements for a create, or for an edit (`created` false): always on
+    /// a fresh document id (so both write the same rows), an edit adding what the store
+    /// does to an existing document (documents update, projection child rows replaced).
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
         id: DocId,
@@ -449,6 +471,7 @@ impl SqlPath {
         conflicts: usize,
         s: &Sealed,
         r: &Response,
+        created: bool,
     ) -> BenchResult<()> {
         let idb = &id.as_bytes()[..];
         let conflicts = i64::try_from(conflicts)?;
@@ -457,19 +480,21 @@ impl SqlPath {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.prepare_cached(
             "INSERT INTO documents (id, kind, scope, created_at, updated_at, heads, pending, conflicts)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, 0, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, 1, ?6)",
         )?
         .execute(params![idb, Kind::Response.code(), "team:north", now, heads, conflicts])?;
         tx.prepare_cached(
-            "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, 1, 0)
+            "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(doc_id, hash) DO NOTHING",
         )?
-        .execute(params![idb, &s.hash[..], s.change])?;
-        tx.prepare_cached(
-            "UPDATE documents SET updated_at = ?2, heads = ?3, pending = pending + 1, conflicts = ?4
-             WHERE id = ?1",
-        )?
-        .execute(params![idb, now, heads, conflicts])?;
+        .execute(params![idb, &s.hash[..], s.change, true, false])?;
+        if !created {
+            tx.prepare_cached(
+                "UPDATE documents SET updated_at = ?2, heads = ?3, pending = pending + 1, conflicts = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![idb, now, heads, conflicts])?;
+        }
         let form_id = r
             .form_id
             .parse::<DocId>()
@@ -478,8 +503,9 @@ impl SqlPath {
         let seg = &r.respondent.segment;
         tx.prepare_cached(
             "INSERT OR REPLACE INTO responses (doc_id, form_id, form_version, status, region, segment,
-                value_tier, core, overall, band, started_at, completed_at, enumerator, summary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                value_tier, core, overall, band, started_at, completed_at, enumerator, summary,
+                customer_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             idb,
@@ -495,10 +521,31 @@ impl SqlPath {
             r.started_at,
             r.completed_at,
             r.enumerator,
-            s.summary
+            s.summary,
+            r.respondent.customer_id
         ])?;
-        tx.prepare_cached("DELETE FROM response_scores WHERE doc_id = ?1")?
-            .execute([idb])?;
+        if !created {
+            tx.prepare_cached("DELETE FROM response_regions WHERE doc_id = ?1")?
+                .execute([idb])?;
+        }
+        {
+            let mut reg = tx.prepare_cached(
+                "INSERT OR IGNORE INTO response_regions (prefix, doc_id, band, started_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let band = r.band().map(|b| b.as_str());
+            let mut prefix = String::new();
+            for (i, part) in r.region.split('/').enumerate() {
+                if i > 0 {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+                reg.execute(params![prefix, idb, band, r.started_at])?;
+            }
+        }
+        if !created {
+            tx.prepare_cached("DELETE FROM response_scores WHERE doc_id = ?1")?
+                .execute([idb])?;
+        }
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO response_scores (doc_id, question_id, dimension, value, normalized, band)

@@ -63,6 +63,30 @@ pub trait Record: Reconcile + Hydrate + Clone + std::fmt::Debug + Send + 'static
     fn is_immutable(&self) -> bool {
         false
     }
+
+    /// Write into `doc` what changed from `before` to `self`. `before` must be what
+    /// `doc` holds (hydrated from it, at its current heads) and `doc` must have no
+    /// conflicts: then reconciling only the fields that differ writes the same change
+    /// as reconciling the whole value, without visiting every field of the document.
+    /// The default reconciles the whole value.
+    fn reconcile_edit(
+        &self,
+        before: &Self,
+        doc: &mut automerge::AutoCommit,
+    ) -> Result<(), autosurgeon::ReconcileError> {
+        let _ = before;
+        autosurgeon::reconcile(doc, self)
+    }
+
+    /// After `self` was written to `doc` (which now holds exactly this value), make it
+    /// equal to what hydrating `doc` would return, so the store can keep it for the next
+    /// edit instead of hydrating again. autosurgeon `Text` fields remember the heads and
+    /// object they were read from: a kind with text fields re-reads them here. Returns
+    /// false when the kind does not support this (the default): it is hydrated each time.
+    fn rebind(&mut self, doc: &automerge::AutoCommit) -> bool {
+        let _ = doc;
+        false
+    }
 }
 
 /// Check that a text field is present (non-blank).

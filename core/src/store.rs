@@ -245,6 +245,9 @@ impl Store {
             None => Connection::open_in_memory()?,
         };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every statement of the write path is prepared once (`prepare_cached`); room for
+        // all of them across kinds, sync and compaction, so none is re-parsed per write.
+        writer.set_prepared_statement_cache_capacity(128);
         // Until the open succeeds, closing the writer must leave the files as they are:
         // SQLite's checkpoint on close would delete the WAL beside a file it cannot read
         // (or fold it into a file about to be refused).
@@ -631,13 +634,10 @@ impl Store {
         doc.commit_with(CommitOptions::default().with_time(now));
         let slot = self.inner.cache.slot(id);
         let mut g = slot.lock();
-        let mut loaded = Loaded {
-            doc,
-            kind: R::KIND,
-            scope: scope.clone(),
-            conflicts: 0,
-        };
+        let mut loaded = Loaded::new(doc, R::KIND, scope.clone(), 0);
         self.persist_local(id, &mut loaded, true, now, |p| value.project(p))?;
+        // A record is usually edited right after it is created (a form being filled in).
+        loaded.keep(value.clone());
         *g = Some(loaded);
         drop(g);
         self.notify(&[id], ChangeOrigin::Local);
@@ -666,14 +666,26 @@ impl Store {
         let mut g = slot.lock();
         let l = self.ensure_loaded(id, &slot, &mut g)?;
         check_kind::<R>(id, l.kind)?;
-        let before: R = hydrate(&l.doc)?;
+        // The value this store last wrote, while the document is still at those heads;
+        // else hydrated.
+        let before: R = match l.take_cached::<R>() {
+            Some(v) => v,
+            None => hydrate(&l.doc)?,
+        };
         if R::is_immutable(&before) {
             return Err(Error::Immutable { id });
         }
         let mut after = before.clone();
         f(&mut after)?;
         after.validate(Some(&before), &Ctx { store: self, now })?;
-        if let Err(e) = reconcile(&mut l.doc, &after) {
+        // Without conflicts, only the fields that changed are reconciled; with some, the
+        // whole value (rewriting an unchanged but conflicted field resolves it, as before).
+        let reconciled = if l.conflicts == 0 {
+            after.reconcile_edit(&before, &mut l.doc)
+        } else {
+            reconcile(&mut l.doc, &after)
+        };
+        if let Err(e) = reconciled {
             l.doc.rollback();
             return Err(e.into());
         }
@@ -681,15 +693,21 @@ impl Store {
             .commit_with(CommitOptions::default().with_time(now))
             .is_none()
         {
+            // Nothing written: the document still holds `before`.
+            l.keep(before);
             return Ok(false);
         }
-        if l.doc.get_last_local_change().is_none_or(|c| c.is_empty()) {
-            // Nothing but an empty change: drop the in-memory copy rather than store it.
-            *g = None;
-            return Ok(false);
-        }
-        match self.persist_local(id, l, false, now, |p| after.project(p)) {
+        let change = match l.doc.get_last_local_change() {
+            Some(c) if !c.is_empty() => c,
+            _ => {
+                // Nothing but an empty change: drop the in-memory copy rather than store it.
+                *g = None;
+                return Ok(false);
+            }
+        };
+        match self.persist_change(id, l, change, false, now, |p| after.project(p)) {
             Ok(()) => {
+                l.keep(after);
                 drop(g);
                 self.notify(&[id], ChangeOrigin::Local);
                 Ok(true)
@@ -728,7 +746,23 @@ impl Store {
             .doc
             .get_last_local_change()
             .ok_or_else(|| Error::Malformed("no local change to persist".into()))?;
-        let heads = l.doc.get_heads();
+        self.persist_change(id, l, change, created, now, project)
+    }
+
+    /// Write `change` (the last local change of `l`, read once by the caller: Automerge
+    /// rebuilds it from the op set on every call) with its projection, in one
+    /// transaction. A created document's row is inserted in its final state; an edited
+    /// one's is updated. Every statement is prepared once per connection.
+    fn persist_change(
+        &self,
+        id: DocId,
+        l: &mut Loaded,
+        change: Change,
+        created: bool,
+        now: Timestamp,
+        project: impl FnOnce(&mut projection::Projector<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let heads = doc::encode_heads(&l.doc.get_heads());
         // A local change can resolve conflicts but never create one: walk the document
         // only when it had conflicts before.
         if l.conflicts > 0 {
@@ -736,22 +770,30 @@ impl Store {
         }
         let conflicts = l.conflicts;
         let kind = l.kind;
-        let scope = l.scope.clone();
+        let idb = &id.as_bytes()[..];
+        // Sealed before the write lock is taken: the lock is held only for the SQL.
+        let sealed = changelog::seal_change(self.sealer(), id, kind, &l.scope, &change)?;
         self.write(|tx| {
             if created {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO documents (id, kind, scope, created_at, updated_at, heads, pending, conflicts)
-                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, 0, ?6)",
-                    params![&id.as_bytes()[..], kind.code(), scope.as_str(), now, doc::encode_heads(&heads), conflicts],
-                )?;
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, 1, ?6)",
+                )?
+                .execute(params![idb, kind.code(), l.scope.as_str(), now, heads, conflicts])?;
             }
-            changelog::insert_change(tx, self.sealer(), id, kind, &scope, &change, true, false)?;
-            tx.execute(
-                "UPDATE documents SET updated_at = ?2, heads = ?3, pending = pending + 1, conflicts = ?4
-                 WHERE id = ?1",
-                params![&id.as_bytes()[..], now, doc::encode_heads(&heads), conflicts],
-            )?;
-            let mut p = projection::Projector::new(tx, self.sealer(), id);
+            changelog::insert_sealed_change(tx, id, &sealed, true, false)?;
+            if !created {
+                tx.prepare_cached(
+                    "UPDATE documents SET updated_at = ?2, heads = ?3, pending = pending + 1, conflicts = ?4
+                     WHERE id = ?1",
+                )?
+                .execute(params![idb, now, heads, conflicts])?;
+            }
+            let mut p = if created {
+                projection::Projector::new_document(tx, self.sealer(), id)
+            } else {
+                projection::Projector::new(tx, self.sealer(), id)
+            };
             project(&mut p)
         })
     }
@@ -776,12 +818,7 @@ impl Store {
         match changelog::decode_raw(self.sealer(), id, &raw) {
             Ok(mut doc) => {
                 doc.set_actor(self.inner.actor.clone());
-                Ok(Loaded {
-                    doc,
-                    kind: raw.kind,
-                    scope: raw.scope,
-                    conflicts: raw.conflicts,
-                })
+                Ok(Loaded::new(doc, raw.kind, raw.scope, raw.conflicts))
             }
             Err(detail) => {
                 self.quarantine(id, detail)?;

@@ -377,6 +377,103 @@ impl Response {
 impl Record for Response {
     const KIND: Kind = Kind::Response;
 
+    /// Field by field (answer by answer): an edit of two answers reconciles two answers,
+    /// not the 24 others, the respondent, the note and the review trail.
+    fn reconcile_edit(
+        &self,
+        before: &Self,
+        doc: &mut automerge::AutoCommit,
+    ) -> Result<(), autosurgeon::ReconcileError> {
+        use automerge::{ObjType, ROOT, ReadDoc, Value, transaction::Transactable};
+        use autosurgeon::reconcile_prop;
+        // Every field of the struct, by the name autosurgeon stores it under. A field
+        // missing here would never be written by an edit: the exhaustive destructuring
+        // makes adding a field without listing it a compile error.
+        let Response {
+            form_id,
+            form_version,
+            status,
+            respondent,
+            region,
+            answers,
+            location,
+            started_at,
+            completed_at,
+            enumerator,
+            note,
+            review,
+            follow_ups,
+            repeats,
+        } = self;
+        macro_rules! field {
+            ($name:ident) => {
+                if *$name != before.$name {
+                    reconcile_prop(doc, ROOT, stringify!($name), $name)?;
+                }
+            };
+        }
+        field!(form_id);
+        field!(form_version);
+        field!(status);
+        field!(respondent);
+        field!(region);
+        if *answers != before.answers {
+            match doc.get(ROOT, "answers")? {
+                Some((Value::Object(ObjType::Map), obj)) => {
+                    for (k, v) in answers {
+                        if before.answers.get(k) != Some(v) {
+                            reconcile_prop(doc, &obj, k.as_str(), v)?;
+                        }
+                    }
+                    for k in before.answers.keys() {
+                        if !answers.contains_key(k) {
+                            doc.delete(&obj, k.as_str())?;
+                        }
+                    }
+                }
+                _ => reconcile_prop(doc, ROOT, "answers", answers)?,
+            }
+        }
+        field!(location);
+        field!(started_at);
+        field!(completed_at);
+        field!(enumerator);
+        field!(note);
+        field!(review);
+        field!(follow_ups);
+        field!(repeats);
+        Ok(())
+    }
+
+    /// The note is the only text field (answers, respondent, review and follow-ups are
+    /// plain values that hydrate to what was reconciled).
+    fn rebind(&mut self, doc: &automerge::AutoCommit) -> bool {
+        // Adding a field makes this a compile error: check whether it needs re-reading.
+        let Response {
+            form_id: _,
+            form_version: _,
+            status: _,
+            respondent: _,
+            region: _,
+            answers: _,
+            location: _,
+            started_at: _,
+            completed_at: _,
+            enumerator: _,
+            note: _,
+            review: _,
+            follow_ups: _,
+            repeats: _,
+        } = self;
+        match autosurgeon::hydrate_prop(doc, &automerge::ROOT, "note") {
+            Ok(note) => {
+                self.note = note;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn validate(&self, before: Option<&Self>, ctx: &dyn RecordContext) -> Result<(), Error> {
         let form_id = check_doc_ref("form_id", &self.form_id)?;
         if let Some(b) = before

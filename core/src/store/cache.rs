@@ -5,12 +5,14 @@
 //! Automerge committed in memory, the slot is emptied so the next use reloads from disk:
 //! memory never holds a change that is not on disk.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 
 use crate::ids::{DocId, Kind, Scope};
+use crate::model::Record;
 
 /// A document loaded in memory with what the store keeps beside it.
 pub(crate) struct Loaded {
@@ -19,6 +21,50 @@ pub(crate) struct Loaded {
     pub scope: Scope,
     /// Conflicted fields as last computed (a local change never adds one).
     pub conflicts: i64,
+    /// The typed value this store last wrote, so the next edit need not hydrate it.
+    pub value: Option<CachedValue>,
+}
+
+/// A typed record as of some heads of its document: valid only while the document's
+/// heads are still those (any change, local or remote, moves them).
+pub(crate) struct CachedValue {
+    heads: Vec<ChangeHash>,
+    value: Box<dyn Any + Send>,
+}
+
+impl Loaded {
+    /// A document just loaded or built, with no cached value.
+    pub fn new(doc: AutoCommit, kind: Kind, scope: Scope, conflicts: i64) -> Self {
+        Loaded {
+            doc,
+            kind,
+            scope,
+            conflicts,
+            value: None,
+        }
+    }
+
+    /// Take the cached value, if it is of type `R` and the document has not changed
+    /// since it was kept. The cache is empty afterwards (the caller keeps what it writes).
+    pub fn take_cached<R: Record>(&mut self) -> Option<R> {
+        let c = self.value.take()?;
+        if c.heads != self.doc.get_heads() {
+            return None;
+        }
+        c.value.downcast::<R>().ok().map(|b| *b)
+    }
+
+    /// Remember `value`, just written to the document, as of its current heads (kinds
+    /// whose values cannot be rebound to the document are not kept).
+    pub fn keep<R: Record>(&mut self, mut value: R) {
+        self.value = None;
+        if value.rebind(&self.doc) {
+            self.value = Some(CachedValue {
+                heads: self.doc.get_heads(),
+                value: Box::new(value),
+            });
+        }
+    }
 }
 
 /// One document's slot; `None` until loaded (or after a failed write).

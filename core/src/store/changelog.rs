@@ -68,13 +68,49 @@ pub(crate) fn insert_change(
     local: bool,
     acked: bool,
 ) -> Result<bool> {
+    let sealed = seal_change(sealer, id, kind, scope, change)?;
+    insert_sealed_change(tx, id, &sealed, local, acked)
+}
+
+/// A change row's hash and sealed bytes, ready to insert.
+pub(crate) struct SealedChange {
+    pub hash: ChangeHash,
+    pub bytes: Vec<u8>,
+}
+
+/// Seal a change's bytes under its row's AAD.
+pub(crate) fn seal_change(
+    sealer: &Sealer,
+    id: DocId,
+    kind: Kind,
+    scope: &Scope,
+    change: &Change,
+) -> Result<SealedChange> {
     let hash = change.hash();
-    let sealed = sealer.seal(&change_aad(id, kind, scope, &hash.0), change.raw_bytes())?;
-    let n = tx.execute(
-        "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(doc_id, hash) DO NOTHING",
-        params![&id.as_bytes()[..], &hash.0[..], sealed, local, acked],
-    )?;
+    let bytes = sealer.seal(&change_aad(id, kind, scope, &hash.0), change.raw_bytes())?;
+    Ok(SealedChange { hash, bytes })
+}
+
+/// Insert one sealed change row (ignored if the document already has this hash).
+pub(crate) fn insert_sealed_change(
+    tx: &Transaction<'_>,
+    id: DocId,
+    sealed: &SealedChange,
+    local: bool,
+    acked: bool,
+) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO changes (doc_id, hash, bytes, local, acked) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(doc_id, hash) DO NOTHING",
+        )?
+        .execute(params![
+            &id.as_bytes()[..],
+            &sealed.hash.0[..],
+            &sealed.bytes,
+            local,
+            acked
+        ])?;
     Ok(n == 1)
 }
 
@@ -370,12 +406,7 @@ impl Store {
                 Err(Error::NotFound { .. }) => {
                     let mut doc = AutoCommit::new();
                     doc.set_actor(self.inner.actor.clone());
-                    **g = Some(super::Loaded {
-                        doc,
-                        kind,
-                        scope: scope.clone(),
-                        conflicts: 0,
-                    });
+                    **g = Some(super::Loaded::new(doc, kind, scope.clone(), 0));
                     false
                 }
                 Err(e) => {

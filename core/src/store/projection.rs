@@ -17,11 +17,36 @@ pub struct Projector<'a> {
     tx: &'a Transaction<'a>,
     sealer: &'a Sealer,
     id: DocId,
+    /// The document was created in this transaction: it has no rows to replace.
+    fresh: bool,
 }
 
 impl<'a> Projector<'a> {
     pub(crate) fn new(tx: &'a Transaction<'a>, sealer: &'a Sealer, id: DocId) -> Self {
-        Projector { tx, sealer, id }
+        Projector {
+            tx,
+            sealer,
+            id,
+            fresh: false,
+        }
+    }
+
+    /// For a document whose `documents` row this transaction inserted: no projection
+    /// row can exist yet (every one references that row), so nothing is deleted first.
+    pub(crate) fn new_document(tx: &'a Transaction<'a>, sealer: &'a Sealer, id: DocId) -> Self {
+        Projector {
+            fresh: true,
+            ..Projector::new(tx, sealer, id)
+        }
+    }
+
+    /// Delete this document's rows from a child table (`sql` takes the id as `?1`),
+    /// unless the document is new.
+    fn clear_rows(&self, sql: &str) -> Result<()> {
+        if !self.fresh {
+            self.tx.prepare_cached(sql)?.execute([self.idb()])?;
+        }
+        Ok(())
     }
 
     fn idb(&self) -> &[u8] {
@@ -149,8 +174,7 @@ impl Projectable for Response {
             summary,
             self.respondent.customer_id
         ])?;
-        p.tx.prepare_cached("DELETE FROM response_regions WHERE doc_id = ?1")?
-            .execute([p.idb()])?;
+        p.clear_rows("DELETE FROM response_regions WHERE doc_id = ?1")?;
         let mut reg = p.tx.prepare_cached(
             "INSERT OR IGNORE INTO response_regions (prefix, doc_id, band, started_at) VALUES (?1, ?2, ?3, ?4)",
         )?;
@@ -158,8 +182,7 @@ impl Projectable for Response {
         for prefix in region_prefixes(&self.region) {
             reg.execute(params![prefix, p.idb(), band, self.started_at])?;
         }
-        p.tx.prepare_cached("DELETE FROM response_scores WHERE doc_id = ?1")?
-            .execute([p.idb()])?;
+        p.clear_rows("DELETE FROM response_scores WHERE doc_id = ?1")?;
         let mut ins = p.tx.prepare_cached(
             "INSERT INTO response_scores (doc_id, question_id, dimension, value, normalized, band)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -215,8 +238,7 @@ impl Projectable for Account {
             self.owner,
             summary
         ])?;
-        p.tx.prepare_cached("DELETE FROM account_owners WHERE doc_id = ?1")?
-            .execute([p.idb()])?;
+        p.clear_rows("DELETE FROM account_owners WHERE doc_id = ?1")?;
         let mut ins = p.tx.prepare_cached(
             "INSERT OR IGNORE INTO account_owners (user_id, doc_id) VALUES (?1, ?2)",
         )?;
@@ -262,8 +284,7 @@ impl Projectable for Visit {
             self.cancelled,
             summary
         ])?;
-        p.tx.prepare_cached("DELETE FROM commitments WHERE visit_id = ?1")?
-            .execute([p.idb()])?;
+        p.clear_rows("DELETE FROM commitments WHERE visit_id = ?1")?;
         let mut ins = p.tx.prepare_cached(
             "INSERT OR REPLACE INTO commitments (visit_id, commitment_id, account_id, owner, due_at,
                 done_at, refund, summary)
