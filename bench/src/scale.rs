@@ -145,10 +145,10 @@ fn fresh_database(base: &str, n: usize) -> BenchResult<String> {
     let created = std::thread::spawn(move || -> Result<(), String> {
         let mut c = postgres::Client::connect(&format!("{b} dbname=postgres"), postgres::NoTls)
             .map_err(|e| e.to_string())?;
-        c.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-        ))
-        .map_err(|e| e.to_string())
+        // Two statements: CREATE DATABASE refuses to run inside a (implicit) transaction.
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .and_then(|()| c.batch_execute(&format!("CREATE DATABASE {name}")))
+            .map_err(|e| fieldsync_server::storage::postgres::describe(&e))
     })
     .join()
     .map_err(|_| "database thread panicked")?;

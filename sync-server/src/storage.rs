@@ -26,7 +26,7 @@ pub enum StorageError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (connection, statement, or a transaction conflict).
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres::describe(.0))]
     Postgres(#[from] ::postgres::Error),
     /// Not found.
     #[error("{0} not found")]

@@ -221,6 +221,18 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
+/// A PostgreSQL error with the server's message and SQLSTATE (the client's own
+/// `Display` says only "db error").
+pub fn describe(e: &pg::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 fn connect(config: &pg::Config) -> Result<Client> {
     Ok(config.connect(NoTls)?)
 }
