@@ -529,16 +529,10 @@ async fn handle_stream(
     Ok(())
 }
 
-/// Changes were committed outside a device session (the console): tell live devices of
-/// those scopes and wake the merged view.
-fn committed(shared: &Shared, tenant: &str, scopes: Vec<String>, device: &str) {
-    let wm = shared.storage.watermark(tenant).unwrap_or(0);
-    let _ = shared.notify.send(Notification {
-        tenant: tenant.to_string(),
-        scopes,
-        position: wm,
-        device: device.to_string(),
-    });
+/// Tell live devices of `n.scopes` (each keeps those it may read) and wake the merged
+/// view: after a device's push, a console write, or another node's commit.
+fn announce(shared: &Shared, n: Notification) {
+    let _ = shared.notify.send(n);
     if let Some(m) = shared
         .materializer
         .lock()
@@ -549,46 +543,40 @@ fn committed(shared: &Shared, tenant: &str, scopes: Vec<String>, device: &str) {
     }
 }
 
-/// A commit another node made: tell live devices here and wake the merged view.
+/// Changes were committed outside a device session (the console).
+fn committed(shared: &Shared, tenant: &str, scopes: Vec<String>, device: &str) {
+    let position = shared.storage.watermark(tenant).unwrap_or(0);
+    announce(
+        shared,
+        Notification {
+            tenant: tenant.to_string(),
+            scopes,
+            position,
+            device: device.to_string(),
+        },
+    );
+}
+
+/// A commit another node made (its scopes unknown: every scope of the tenant).
 fn remote_commit(shared: &Shared, c: RemoteCommit) {
     let scopes = match c.scopes {
         Some(s) => s,
         None => shared.storage.list_scopes(&c.tenant).unwrap_or_default(),
     };
-    let _ = shared.notify.send(Notification {
-        tenant: c.tenant,
-        scopes,
-        position: c.position,
-        device: c.device,
-    });
-    if let Some(m) = shared
-        .materializer
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        m.notify();
-    }
+    announce(
+        shared,
+        Notification {
+            tenant: c.tenant,
+            scopes,
+            position: c.position,
+            device: c.device,
+        },
+    );
 }
 
+/// A device's push committed changes in `scopes`.
 fn notify_commit(shared: &Shared, peer: &crate::session::Peer, scopes: Vec<String>) {
-    let storage = shared.storage.clone();
-    let wm = storage.watermark(&peer.tenant).unwrap_or(0);
-    // The scopes that received changes; each receiver keeps those it may read.
-    let _ = shared.notify.send(Notification {
-        tenant: peer.tenant.clone(),
-        scopes,
-        position: wm,
-        device: peer.device_id.clone(),
-    });
-    if let Some(m) = shared
-        .materializer
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        m.notify();
-    }
+    committed(shared, &peer.tenant, scopes, &peer.device_id);
 }
 
 /// Live mode: forward notifications for the device's readable scopes until it leaves.

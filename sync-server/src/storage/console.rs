@@ -122,3 +122,20 @@ pub trait ConsoleStore: Send + Sync + 'static {
     /// End every expired session; returns how many.
     fn delete_expired_sessions(&self, now: Timestamp) -> Result<usize>;
 }
+
+/// Console user names: 1-64 of a-z A-Z 0-9 . _ - @ (both backends check the same).
+pub(crate) fn valid_username(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+/// `NotFound(what)` when an update touched no row.
+pub(crate) fn changed(rows: u64, what: &str) -> Result<()> {
+    if rows == 0 {
+        Err(super::StorageError::NotFound(what.to_string()))
+    } else {
+        Ok(())
+    }
+}

@@ -5,7 +5,9 @@ use ::postgres::Row;
 use fieldsync_core::Timestamp;
 
 use super::PgStorage;
-use crate::storage::console::{ConsoleAccount, ConsoleSession, ConsoleStore, Role};
+use crate::storage::console::{
+    ConsoleAccount, ConsoleSession, ConsoleStore, Role, changed, valid_username,
+};
 use crate::storage::{Result, StorageError};
 
 /// Server schema step 2.
@@ -55,21 +57,6 @@ fn account_row(r: &Row) -> ConsoleAccount {
         disabled_at: r.get(7),
         failed_logins: u32::try_from(failed).unwrap_or(0),
         locked_until: r.get(9),
-    }
-}
-
-fn valid_username(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
-}
-
-fn changed(n: u64, what: &str) -> Result<()> {
-    if n == 0 {
-        Err(StorageError::NotFound(what.to_string()))
-    } else {
-        Ok(())
     }
 }
 

@@ -5,7 +5,9 @@ use fieldsync_core::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStorage;
-use crate::storage::console::{ConsoleAccount, ConsoleSession, ConsoleStore, Role};
+use crate::storage::console::{
+    ConsoleAccount, ConsoleSession, ConsoleStore, Role, changed, valid_username,
+};
 use crate::storage::{Result, StorageError};
 
 /// Server schema step 2.
@@ -55,21 +57,6 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsoleAccount> {
         failed_logins: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(u32::MAX),
         locked_until: r.get(9)?,
     })
-}
-
-fn valid_username(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
-}
-
-fn changed(n: usize, what: &str) -> Result<()> {
-    if n == 0 {
-        Err(StorageError::NotFound(what.to_string()))
-    } else {
-        Ok(())
-    }
 }
 
 impl ConsoleStore for SqliteStorage {
@@ -145,7 +132,7 @@ impl ConsoleStore for SqliteStorage {
                  WHERE tenant = ?1 AND username = ?2",
                 params![tenant, username, hash],
             )?;
-            changed(n, &format!("console user {username}"))?;
+            changed(n as u64, &format!("console user {username}"))?;
             // A new password ends every session of the account.
             tx.execute(
                 "DELETE FROM console_sessions WHERE tenant = ?1 AND username = ?2",
@@ -161,7 +148,7 @@ impl ConsoleStore for SqliteStorage {
                 "UPDATE console_accounts SET role = ?3 WHERE tenant = ?1 AND username = ?2",
                 params![tenant, username, role.as_str()],
             )?;
-            changed(n, &format!("console user {username}"))
+            changed(n as u64, &format!("console user {username}"))
         })
     }
 
@@ -176,7 +163,7 @@ impl ConsoleStore for SqliteStorage {
                 "UPDATE console_accounts SET disabled_at = ?3 WHERE tenant = ?1 AND username = ?2",
                 params![tenant, username, at],
             )?;
-            changed(n, &format!("console user {username}"))?;
+            changed(n as u64, &format!("console user {username}"))?;
             if at.is_some() {
                 tx.execute(
                     "DELETE FROM console_sessions WHERE tenant = ?1 AND username = ?2",
