@@ -1,6 +1,6 @@
 # Shared helpers for scripts/*. Sourced, not run.
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 # ensure_cargo_tool <crate> <version>: install a cargo subcommand if it is missing or
 # at another version (from crates.io, locked).
@@ -11,6 +11,19 @@ ensure_cargo_tool() {
     fi
     step "installing $crate $version"
     cargo install "$crate" --version "$version" --locked
+}
+
+# s3s-fs, a local S3-compatible server (crates.io), for the S3 blob store's tests
+# (tests/tests/blob_stores.rs, tests/tests/blobs.rs; they fail without it). 0.15 and later
+# need Rust 1.96. A debug build without debug info, fast enough for tests: ~95 s of CPU
+# (a release build: ~230 s), once per machine.
+S3S_FS_VERSION=0.14.1
+ensure_s3s_fs() {
+    if command -v s3s-fs >/dev/null 2>&1 && s3s-fs --version 2>/dev/null | grep -qx "s3s-fs $S3S_FS_VERSION"; then
+        return 0
+    fi
+    step "installing s3s-fs $S3S_FS_VERSION (cargo install, for the S3 blob store tests)"
+    CARGO_PROFILE_DEV_DEBUG=0 cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary --debug
 }
 
 # Where tools that a fresh machine lacks are kept (outside git).
@@ -63,8 +76,19 @@ ensure_kotlinc() {
     [ -x "$KOTLINC" ] && return 0
     step "installing the Kotlin compiler $KOTLIN_VERSION (npm kotlin-compiler)"
     mkdir -p "$TOOLS_DIR"
-    (cd "$TOOLS_DIR" && npm pack "kotlin-compiler@$KOTLIN_VERSION" >/dev/null 2>&1 \
-        && rm -rf package "kotlin-$KOTLIN_VERSION" \
+    local try log="$TOOLS_DIR/npm-pack-kotlin.log"
+    for try in 1 2 3; do
+        # npm's own log is kept: an exit such as 228 (-ENOSPC) says little on its own.
+        if (cd "$TOOLS_DIR" && npm pack "kotlin-compiler@$KOTLIN_VERSION" >"$log" 2>&1); then
+            break
+        fi
+        echo "npm pack kotlin-compiler@$KOTLIN_VERSION failed (try $try of 3):" >&2
+        tail -5 "$log" >&2
+        df -h "$TOOLS_DIR" >&2 || true
+        [ "$try" = 3 ] && return 1
+        sleep 5
+    done
+    (cd "$TOOLS_DIR" && rm -rf package "kotlin-$KOTLIN_VERSION" \
         && tar xzf "kotlin-compiler-$KOTLIN_VERSION.tgz" && mv package "kotlin-$KOTLIN_VERSION" \
         && rm -f "kotlin-compiler-$KOTLIN_VERSION.tgz")
     chmod +x "$TOOLS_DIR/kotlin-$KOTLIN_VERSION/bin/"*
@@ -101,6 +125,11 @@ ensure_browser() {
     if [ ! -x /usr/bin/chromium ]; then
         step "installing Chromium (apt chromium)"
         apt_install chromium
+    fi
+    # A CJK font, or the console's Chinese pages render as boxes in the screenshots.
+    if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then
+        step "installing a Chinese font (apt fonts-wqy-microhei)"
+        apt_install fonts-wqy-microhei fontconfig
     fi
     # The machine image carries Node.js 20 and npm; playwright-core needs Node.js >= 20
     # (Debian 12's own nodejs is 18, so it is no fallback).
@@ -171,4 +200,63 @@ stop_postgres() {
         pg_as_owner "$bin/pg_ctl" -D "$PG_ROOT/data" -m fast -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$PG_ROOT"
+}
+
+# The PouchDB peer of the field benchmark and its test (tests/tests/pouchdb_peer.rs):
+# express@4 + express-pouchdb + pouchdb-* from npm, pinned by bench/pouchdb/package-lock.json,
+# installed with `npm ci` into bench/pouchdb/node_modules. Idempotent: a no-op when the
+# installed tree matches the lock file.
+ensure_pouchdb() {
+    local root dir
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    dir="$root/bench/pouchdb"
+    if ! command -v npm >/dev/null 2>&1 || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+        echo "ensure_pouchdb: Node.js >= 20 with npm is needed for bench/pouchdb" >&2
+        return 1
+    fi
+    # npm ci records the tree it installed; unchanged lock file, nothing to do.
+    if [ -f "$dir/node_modules/.package-lock.json" ] && [ -f "$dir/node_modules/.fieldsync-lock" ] \
+        && cmp -s "$dir/package-lock.json" "$dir/node_modules/.fieldsync-lock"; then
+        return 0
+    fi
+    step "installing bench/pouchdb (npm ci: express 4, express-pouchdb, pouchdb-*)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    cp "$dir/package-lock.json" "$dir/node_modules/.fieldsync-lock"
+}
+
+# run_built_tests "<package> ..." <test args...>: run the test executables that
+# `cargo test --workspace` built for these packages again (unit and integration tests,
+# each from its package's folder as cargo does), without rebuilding: `cargo test -p`
+# would resolve features for fewer packages and compile the whole tree a second time.
+run_built_tests() {
+    local packages=$1
+    shift
+    local list
+    list=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
+        | PACKAGES="$packages" "$PYTHON" -c '
+import json, os, sys
+wanted = set(os.environ["PACKAGES"].split())
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
+        continue
+    if not msg.get("profile", {}).get("test"):
+        continue
+    # path+file:///dir/tests#fieldsync-tests@0.1.0, or .../dir/name#0.1.0
+    url, _, frag = msg["package_id"].partition("#")
+    name = frag.split("@")[0] if "@" in frag else url.rstrip("/").split("/")[-1]
+    if name not in wanted:
+        continue
+    print(os.path.dirname(msg["manifest_path"]) + "\t" + msg["executable"])
+')
+    [ -n "$list" ] || { echo "run_built_tests: no test executables for $packages" >&2; return 1; }
+    local dir exe failed=0
+    while IFS=$'\t' read -r dir exe; do
+        echo "     Running $(basename "$exe") ($dir)"
+        (cd "$dir" && "$exe" "$@") || failed=1
+    done <<<"$list"
+    return $failed
 }

@@ -8,7 +8,12 @@
 // confined to this one module, which the workspace-wide `deny(unsafe_code)` exempts.
 #[allow(unsafe_code)]
 mod alloc;
+mod blobs;
+mod enrol;
+mod field;
 mod forms;
+mod load;
+mod quota;
 mod report;
 mod scale;
 mod store;
@@ -46,6 +51,26 @@ const SUITES: &[Suite] = &[
         run: scale::run,
     },
     Suite {
+        name: "field",
+        about: "fieldsync beside PouchDB over emulated links (EDGE, bad 3G, satellite, flapping)",
+        run: field::run,
+    },
+    Suite {
+        name: "load",
+        about: "simulated devices against one server process: lost changes, RSS, fds, p50/p99",
+        run: load::run,
+    },
+    Suite {
+        name: "quota",
+        about: "other devices' sync p50/p99 with and without one device at 10x its quota",
+        run: quota::run,
+    },
+    Suite {
+        name: "blobs",
+        about: "attachments: throughput on loopback and over the edge profile beside its capacity, bytes re-sent after a kill",
+        run: blobs::run,
+    },
+    Suite {
         name: "store-profile",
         about: "where one create and one edit spend their time, step by step",
         run: store_profile::run,
@@ -62,6 +87,14 @@ fn usage() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The `load` suite's server child (not a suite).
+    if args.first().is_some_and(|a| a == "__load-server") {
+        if let Err(e) = load::serve_child(&args[1..]) {
+            eprintln!("fieldsync-bench load server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let [name] = args.as_slice() else { usage() };
     let Some(suite) = SUITES.iter().find(|s| s.name == name) else {
         eprintln!("unknown suite {name:?}");

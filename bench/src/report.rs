@@ -87,6 +87,15 @@ impl Samples {
         v[rank.clamp(1, v.len()) - 1]
     }
 
+    pub fn len(&self) -> usize {
+        self.ms.len()
+    }
+
+    /// Add every sample of `other`.
+    pub fn extend(&mut self, other: &Samples) {
+        self.ms.extend_from_slice(&other.ms);
+    }
+
     pub fn p50(&self) -> f64 {
         self.percentile(50.0)
     }

@@ -179,6 +179,8 @@ impl Cluster {
                 }
             }
             let mut cfg = ServerConfig::new(&d, "127.0.0.1:0".parse()?);
+            // Protocol cost, not quotas: one device reconnects in a tight loop here.
+            cfg.quotas = fieldsync_server::quota::QuotaConfig::unlimited();
             cfg.materialize = false;
             cfg.storage = Some(storage.clone());
             nodes.push(rt.block_on(start(cfg))?);

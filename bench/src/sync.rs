@@ -15,12 +15,12 @@ use fieldsync_core::model::{Account, Form, Response};
 use fieldsync_core::sample::{self, Rng};
 use fieldsync_core::store::{Durability, Store, StoreOptions};
 use fieldsync_core::sync::ClientConfig;
-use fieldsync_core::sync::auth::{EnrolmentLink, ServerTrust, code_hash, new_enrolment_code};
 use fieldsync_core::sync::quic;
-use fieldsync_core::{DocId, Scope, now_ms};
+use fieldsync_core::{DocId, Scope};
 use fieldsync_server::server::{RunningServer, ServerConfig, start};
 
 use crate::BenchResult;
+use crate::enrol::{DeviceSpec, enrolled_device};
 use crate::report::{Goal, Reporter};
 
 const TENANT: &str = "bench";
@@ -40,6 +40,8 @@ impl Bench {
             .build()?;
         let dir = tempfile::tempdir()?;
         let mut cfg = ServerConfig::new(dir.path().join("server"), "127.0.0.1:0".parse()?);
+        // Protocol cost, not quotas: one device reconnects in a tight loop here.
+        cfg.quotas = fieldsync_server::quota::QuotaConfig::unlimited();
         cfg.materialize = materialize;
         let server = rt.block_on(start(cfg))?;
         server.storage.ensure_tenant(TENANT)?;
@@ -61,32 +63,22 @@ impl Bench {
 
     /// A device whose user may write `team:b`, and read it when `read`.
     fn device_with(&self, name: &str, read: bool) -> BenchResult<(Store, quinn::Endpoint)> {
-        let st = self.server().storage.clone();
-        let _ = st.create_user(TENANT, name, name);
-        st.set_grant(TENANT, name, "team:b", read, true)?;
         let mut o = StoreOptions::new(name, name);
         o.durability = Durability::Normal;
         o.cache_capacity = 64;
-        let store = Store::open(self.dir.path().join(format!("{name}.db")), &KEY, o)?;
-        let code = new_enrolment_code()?;
-        let now = now_ms();
-        st.create_enrolment(
-            TENANT,
-            name,
-            code_hash(&code).ok_or("code")?,
-            now,
-            now + 3_600_000,
-        )?;
-        let link = EnrolmentLink {
-            host: "127.0.0.1".into(),
-            port: self.server().local_addr.port(),
-            server_name: "localhost".into(),
-            trust: ServerTrust::PinnedKey(self.server().identity.pin),
-            code,
-        };
-        let ep = self.rt.block_on(async { quic::client_endpoint() })?;
-        self.rt
-            .block_on(quic::enrol(&ep, &store, &link, name, name, None))?;
+        let path = self.dir.path().join(format!("{name}.db"));
+        let (store, ep, _) = self.rt.block_on(enrolled_device(
+            self.server(),
+            DeviceSpec {
+                tenant: TENANT,
+                path: &path,
+                key: &KEY,
+                name,
+                scope: "team:b",
+                read,
+                options: o,
+            },
+        ))?;
         Ok((store, ep))
     }
 
@@ -363,7 +355,7 @@ fn response_bytes(r: &Reporter, batch: usize) -> BenchResult<()> {
 }
 
 /// The same answers, as the JSON a plain REST client would send.
-fn response_json(r: &Response) -> serde_json::Value {
+pub(crate) fn response_json(r: &Response) -> serde_json::Value {
     use fieldsync_core::model::Answer;
     let answers: serde_json::Map<String, serde_json::Value> = r
         .answers
@@ -468,7 +460,7 @@ fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
     if committed != total {
         return Err(format!("{committed} committed, expected {total}").into());
     }
-    let server_only = ingest_server_only(&b, devices, per_device, form_id, &office)?;
+    let server_only = ingest_server_only(r, &b, devices, per_device, form_id, &office)?;
     // Baseline: Automerge alone, one core, no storage: each response merged into a
     // fresh document (what the server's merge costs per document).
     let t1 = Instant::now();
@@ -523,6 +515,7 @@ fn ingest(r: &Reporter, devices: usize, per_device: usize) -> BenchResult<()> {
 /// fresh devices connects and authenticates, its push frames are encoded in advance,
 /// then the clock runs from the first byte sent to the last acknowledgement received.
 fn ingest_server_only(
+    r: &Reporter,
     b: &Bench,
     devices: usize,
     per_device: usize,
@@ -586,6 +579,7 @@ fn ingest_server_only(
         prepared.push((conn, frames, pushes, version));
     }
     let cpu0 = process_cpu_seconds();
+    let threads0 = thread_cpu_seconds();
     let t0 = Instant::now();
     b.rt.block_on(async {
         let mut tasks = Vec::new();
@@ -618,18 +612,74 @@ fn ingest_server_only(
     })?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu0;
+    let n = (devices * per_device) as f64;
     eprintln!(
         "sync: server-only ingest: {wall:.2} s wall, {cpu:.2} s CPU (process), {:.0} µs CPU per response",
-        cpu * 1e6 / (devices * per_device) as f64
+        cpu * 1e6 / n
     );
-    Ok((devices * per_device) as f64 / wall)
+    // Where the CPU went, per thread name (the tokio workers also run the simulated
+    // devices' QUIC sends, so the process figure is an upper bound for the server).
+    let mut ingest_thread = 0.0;
+    for (name, after) in thread_cpu_seconds() {
+        let used = after - threads0.get(&name).copied().unwrap_or(0.0);
+        if used > 0.0 {
+            eprintln!(
+                "sync:   thread {name:<16} {used:.2} s CPU, {:.1} µs per response",
+                used * 1e6 / n
+            );
+        }
+        // Linux keeps 15 bytes of a thread name: "fieldsync-ingest" reads back so.
+        if name == "fieldsync-inges" {
+            ingest_thread += used;
+        }
+    }
+    r.emit(
+        "ingest_server_only_cpu_us_per_response",
+        cpu * 1e6 / n,
+        "µs",
+        None,
+        Goal::None,
+    );
+    r.emit(
+        "ingest_thread_cpu_us_per_response",
+        ingest_thread * 1e6 / n,
+        "µs",
+        None,
+        Goal::None,
+    );
+    Ok(n / wall)
 }
 
 /// User + system CPU time of this process so far (Linux /proc), in seconds.
 fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
+    std::fs::read_to_string("/proc/self/stat")
+        .map(|s| stat_cpu_seconds(&s))
+        .unwrap_or(0.0)
+}
+
+/// User + system CPU seconds of this process's threads so far, summed per thread
+/// name (Linux /proc/self/task): CPU time, unlike wall time, barely moves when other
+/// work shares the machine, so it tells where the server's time goes even on a busy
+/// machine. Threads that exit in between are not counted.
+fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
     };
+    for t in tasks.flatten() {
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(t.path().join("comm")),
+            std::fs::read_to_string(t.path().join("stat")),
+        ) else {
+            continue;
+        };
+        *out.entry(comm.trim().to_string()).or_insert(0.0) += stat_cpu_seconds(&stat);
+    }
+    out
+}
+
+/// utime + stime of a /proc `stat` line, in seconds.
+fn stat_cpu_seconds(stat: &str) -> f64 {
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()

@@ -125,6 +125,15 @@ pub enum Error {
     /// The server reported an error.
     #[error("server error: {0}")]
     Remote(String),
+    /// The server throttled this device (a per-device quota): retryable; nothing stored
+    /// was lost and unacknowledged changes stay queued. Try again after the wait.
+    #[error("throttled by the server ({limit}); retry after {retry_after_ms} ms")]
+    Throttled {
+        /// Which limit (`exchanges`, `push_bytes`).
+        limit: &'static str,
+        /// Milliseconds to wait before the next exchange.
+        retry_after_ms: u64,
+    },
     /// The network failed (connection lost, timed out, unreachable).
     #[error("network: {0}")]
     Network(String),
@@ -149,6 +158,29 @@ pub enum Error {
     /// File system error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The blob is not (completely) stored on this device: fetch it first.
+    #[error("blob {hash} is not stored here")]
+    BlobMissing {
+        /// Hex SHA-256.
+        hash: String,
+    },
+    /// Stored or received blob bytes do not match their hash (or a sealed chunk does not
+    /// open): nothing of it was used.
+    #[error("blob {hash} is corrupt: {detail}")]
+    BlobCorrupt {
+        /// Hex SHA-256.
+        hash: String,
+        /// What failed.
+        detail: &'static str,
+    },
+    /// The server refused a blob transfer (not allowed, unknown, too large...).
+    #[error("blob {hash} refused by the server: {reason}")]
+    BlobRefused {
+        /// Hex SHA-256.
+        hash: String,
+        /// The server's reason code (`forbidden`, `not_found`, ...).
+        reason: String,
+    },
 }
 
 impl From<ValidationError> for Error {

@@ -12,6 +12,7 @@
 //! document written by a newer one keeps the newer fields.
 
 pub mod account;
+pub mod attachment;
 pub mod case;
 pub mod common;
 pub mod form;
@@ -19,6 +20,7 @@ pub mod response;
 pub mod visit;
 
 pub use account::{Account, Contact};
+pub use attachment::{BlobRefs, MAX_BLOB_BYTES};
 pub use case::{Case, CaseCategory, CaseStage, Dispatch, Severity, StageEntry};
 pub use common::{Band, Dimension, GeoPoint, Score, Segment, SegmentKind, ValueTier};
 pub use form::{Choice, Form, Question, QuestionKind, Scale, Texts};

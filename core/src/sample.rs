@@ -130,6 +130,89 @@ pub fn telecom_form(version: i64) -> Form {
     }
 }
 
+/// Chinese texts of [`telecom_form`]: question id → label, and choice value → label.
+const TELECOM_ZH: [(&str, &str); 24] = [
+    ("service_attitude", "服务态度"),
+    ("service_speed", "服务速度"),
+    ("service_quality", "服务质量"),
+    ("product_features", "产品功能"),
+    ("product_innovation", "产品创新"),
+    ("price_tariff", "资费合理性"),
+    ("price_promotions", "优惠活动"),
+    ("price_bill", "账单清晰度"),
+    ("network_coverage", "网络覆盖"),
+    ("network_speed", "上网速度"),
+    ("network_stability", "网络稳定性"),
+    ("care_programmes", "客户关怀计划"),
+    ("care_events", "客户活动"),
+    ("overall", "总体满意度"),
+    ("services_used", "使用的业务"),
+    ("main_issue", "主要问题"),
+    ("tenure_years", "在网年限"),
+    ("monthly_spend", "月消费"),
+    ("would_recommend", "是否愿意推荐"),
+    ("complaint_90d", "近 90 天是否投诉过"),
+    ("comments", "意见与建议"),
+    ("interview_date", "访问日期"),
+    ("interview_location", "访问地点"),
+    ("contact_ok", "是否同意再次联系"),
+];
+
+const TELECOM_ZH_CHOICES: [(&str, &str); 14] = [
+    ("mobile", "移动电话"),
+    ("broadband", "宽带"),
+    ("tv", "电视"),
+    ("fixed_line", "固定电话"),
+    ("iot", "物联网"),
+    ("none", "无"),
+    ("coverage", "覆盖"),
+    ("speed", "网速"),
+    ("billing", "计费"),
+    ("service", "服务"),
+    ("price", "价格"),
+    ("yes", "是"),
+    ("no", "否"),
+    ("unsure", "不确定"),
+];
+
+/// The language names of [`telecom_form_bilingual`] (as an XLSForm's
+/// `label::English (en)` and `label::中文 (zh)` columns name them).
+pub const TELECOM_LANGUAGES: [&str; 2] = ["English (en)", "中文 (zh)"];
+
+/// [`telecom_form`] in English and Chinese: the default texts are English, every
+/// question and choice also has its `中文 (zh)` label (as the XLSForm `::language`
+/// columns give them), so a device asking for `zh-CN` gets Chinese and the exports
+/// can use either language's labels.
+pub fn telecom_form_bilingual(version: i64) -> Form {
+    let mut f = telecom_form(version);
+    f.title = "Customer satisfaction survey / 客户满意度调查".into();
+    f.languages = TELECOM_LANGUAGES.iter().map(|l| (*l).to_string()).collect();
+    f.default_language = Some(TELECOM_LANGUAGES[0].to_string());
+    for q in &mut f.questions {
+        let en = crate::model::Texts {
+            label: Some(q.label.clone()),
+            ..Default::default()
+        };
+        q.translations.insert(TELECOM_LANGUAGES[0].into(), en);
+        if let Some((_, zh)) = TELECOM_ZH.iter().find(|(id, _)| *id == q.id) {
+            let zh = crate::model::Texts {
+                label: Some((*zh).to_string()),
+                ..Default::default()
+            };
+            q.translations.insert(TELECOM_LANGUAGES[1].into(), zh);
+        }
+        for c in &mut q.choices {
+            c.translations
+                .insert(TELECOM_LANGUAGES[0].into(), c.label.clone());
+            if let Some((_, zh)) = TELECOM_ZH_CHOICES.iter().find(|(v, _)| *v == c.value) {
+                c.translations
+                    .insert(TELECOM_LANGUAGES[1].into(), (*zh).to_string());
+            }
+        }
+    }
+    f
+}
+
 /// Regions used by the samples: `north|south / county-N / district-M`.
 pub fn region(rng: &mut Rng) -> String {
     format!(
@@ -266,6 +349,7 @@ pub fn visit(account_id: DocId, owner: &str, planned_at: Timestamp, purpose: &st
         issues: Vec::new(),
         commitments: Vec::new(),
         cancelled: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -278,5 +362,35 @@ pub fn commitment(id: &str, owner: &str, due_at: Timestamp, what: &str) -> Commi
         due_at,
         done_at: None,
         refund: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bilingual_survey_falls_back_sensibly() {
+        let f = telecom_form_bilingual(1);
+        let q = f.question("service_attitude").cloned();
+        let Some(q) = q else {
+            panic!("service_attitude is in the form");
+        };
+        // zh-CN asks for zh; the form's default (English) otherwise.
+        assert_eq!(f.language("zh-CN"), Some("中文 (zh)"));
+        assert_eq!(q.label_in(f.language("zh-CN")), "服务态度");
+        assert_eq!(f.language("fr"), None);
+        assert_eq!(q.label_in(f.language("fr")), "Staff attitude");
+        assert_eq!(q.label_in(f.language("en-GB")), "Staff attitude");
+        let every_zh = f.questions.iter().all(|q| {
+            q.translations
+                .get("中文 (zh)")
+                .and_then(|t| t.label.as_deref())
+                .is_some_and(|l| !l.is_ascii())
+                && q.choices
+                    .iter()
+                    .all(|c| c.translations.contains_key("中文 (zh)"))
+        });
+        assert!(every_zh, "every question and choice has a Chinese label");
     }
 }

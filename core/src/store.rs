@@ -7,8 +7,10 @@
 //! snapshot off the write path. Projection tables per kind answer lists and filters
 //! without loading any document. See docs/architecture.md for the path of one write.
 
+pub mod blobs;
 mod cache;
 mod changelog;
+mod checkpoint;
 mod compact;
 mod forms;
 mod projection;
@@ -26,6 +28,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use changelog::{ApplyOutcome, Incoming, PendingChange};
+pub use checkpoint::{Checkpointer, Nudger};
 pub use compact::CompactReport;
 pub use forms::Locale;
 pub use projection::Projectable;

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod blobs;
 pub mod client;
 pub mod quic;
 pub mod wire;

@@ -5,7 +5,9 @@
 //! (with domain validation: rejected edits are counted, not failures), resolve conflicts,
 //! deliver random subsets of one replica's changes to another (shuffled, some twice,
 //! some missing their dependencies so Automerge queues them), and drop a replica without
-//! closing it (sometimes after compacting) and reopen its file. At the end every replica
+//! closing it (sometimes after compacting) and reopen its file, and partition the
+//! replicas into two sides for the next few operations (deliveries across the cut are
+//! lost; each side keeps editing on its own). At the end every replica
 //! gets every change: heads, typed values, conflicts and list projections must be equal
 //! everywhere, and stay equal after one more reopen.
 //!
@@ -49,6 +51,9 @@ enum Op {
     Reload { replica: u8, compact: u8 },
     /// Resolve one conflicted field of a document, choosing one of its values.
     Resolve { replica: u8, doc: u16, seed: u64 },
+    /// Split the replicas in two (bit `i` of `mask`: the side of replica `i`) for the
+    /// next `ops % 12 + 1` operations: nothing is delivered across the cut.
+    Partition { mask: u8, ops: u8 },
     /// Two replicas bring one document up to date with each other, both make the same
     /// kind of edit to it (usually the same field, different values), then sync again.
     Concurrent { a: u8, b: u8, doc: u16, seed: u64 },
@@ -68,6 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(replica, doc, seed)| Op::Resolve { replica, doc, seed }),
         2 => (any::<u8>(), any::<u8>(), any::<u16>(), any::<u64>())
             .prop_map(|(a, b, doc, seed)| Op::Concurrent { a, b, doc, seed }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(mask, ops)| Op::Partition { mask, ops }),
     ]
 }
 
@@ -89,6 +95,9 @@ struct Totals {
     syncs: AtomicU64,
     queued_deliveries: AtomicU64,
     reloads: AtomicU64,
+    partitions: AtomicU64,
+    /// Deliveries lost to a partition.
+    cut_off: AtomicU64,
     resolved: AtomicU64,
     conflicted_docs: AtomicU64,
 }
@@ -163,6 +172,8 @@ struct World {
     form: Form,
     next_uid: u64,
     clock: Arc<AtomicI64>,
+    /// The current partition: side mask and operations left.
+    partition: Option<(u8, u8)>,
 }
 
 impl World {
@@ -205,7 +216,15 @@ impl World {
             form,
             next_uid: 0,
             clock,
+            partition: None,
         })
+    }
+
+    /// One operation passed: the partition heals when its time is up.
+    fn tick_partition(&mut self) {
+        if let Some((mask, left)) = self.partition {
+            self.partition = (left > 1).then(|| (mask, left - 1));
+        }
     }
 
     fn uid(&mut self, prefix: &str) -> String {
@@ -237,9 +256,32 @@ impl World {
         Ok(Some(held[usize::from(n) % held.len()].clone()))
     }
 
+    /// Whether `a` and `b` are on opposite sides of the current partition.
+    fn cut(&self, a: usize, b: usize) -> bool {
+        self.partition
+            .is_some_and(|(mask, _)| (mask >> a) & 1 != (mask >> b) & 1)
+    }
+
     fn run(&mut self, op: &Op, t: &Totals) -> Result<()> {
         let n = self.replicas.len();
+        let ends = match *op {
+            Op::Sync { from, to, .. } => Some((usize::from(from) % n, usize::from(to) % n)),
+            Op::Concurrent { a, b, .. } => Some((usize::from(a) % n, usize::from(b) % n)),
+            _ => None,
+        };
+        if let Some((a, b)) = ends
+            && self.cut(a, b)
+        {
+            t.cut_off.fetch_add(1, Ordering::Relaxed);
+            self.tick_partition();
+            return Ok(());
+        }
+        self.tick_partition();
         match *op {
+            Op::Partition { mask, ops } => {
+                self.partition = Some((mask, ops % 12 + 1));
+                t.partitions.fetch_add(1, Ordering::Relaxed);
+            }
             Op::Create {
                 replica,
                 kind,
@@ -706,28 +748,39 @@ const WORDS: &[&str] = &[
     "x",
     "Coverage gap near the depot. ",
     "Follow up next week. ",
+    "财务总监出席。",
+    "仓库信号差，-110 dBm。",
+    "é",
+    "📶",
 ];
 
-/// Insert a word at a random position of an ASCII text.
-fn text_insert(t: &mut Text, rng: &mut Rng) {
-    let len = i64::try_from(t.as_str().len()).unwrap_or(0);
-    let pos = usize::try_from(rng.range(0, len)).unwrap_or(0);
-    t.splice(pos, 0, *rng.pick(WORDS));
+/// Byte offsets of `s` where a character starts, and its end: the positions `Text`
+/// may splice at.
+fn boundaries(s: &str) -> Vec<usize> {
+    s.char_indices().map(|(i, _)| i).chain([s.len()]).collect()
 }
 
-/// Delete a random run of an ASCII text (nothing if it is empty).
+/// Insert a word (ASCII, Chinese, accented or an emoji) at a random character position.
+fn text_insert(t: &mut Text, rng: &mut Rng) {
+    let b = boundaries(t.as_str());
+    let at = usize::try_from(rng.range(0, i64::try_from(b.len()).unwrap_or(1) - 1)).unwrap_or(0);
+    t.splice(b[at], 0, *rng.pick(WORDS));
+}
+
+/// Delete a random run of up to 12 characters (nothing if the text is empty).
 fn text_delete(t: &mut Text, rng: &mut Rng) {
-    let len = i64::try_from(t.as_str().len()).unwrap_or(0);
-    if len == 0 {
+    let b = boundaries(t.as_str());
+    let chars = i64::try_from(b.len()).unwrap_or(1) - 1;
+    if chars == 0 {
         return;
     }
-    let pos = rng.range(0, len - 1);
-    let del = rng.range(1, (len - pos).min(12));
-    t.splice(
-        usize::try_from(pos).unwrap_or(0),
-        isize::try_from(del).unwrap_or(0),
-        "",
+    let from = rng.range(0, chars - 1);
+    let n = rng.range(1, (chars - from).min(12));
+    let (start, end) = (
+        b[usize::try_from(from).unwrap_or(0)],
+        b[usize::try_from(from + n).unwrap_or(0)],
     );
+    t.splice(start, isize::try_from(end - start).unwrap_or(0), "");
 }
 
 fn question(id: &str, rng: &mut Rng) -> Question {
@@ -1087,14 +1140,16 @@ fn replicas_converge() {
         .collect();
     eprintln!(
         "convergence: {} cases; {} creates, {ok} edits ok {by_kind:?}, {rejected} rejected, \
-         {} skipped, {} syncs ({} partial), {} reloads, {} conflicts resolved, {} documents \
-         ended with conflicts",
+         {} skipped, {} syncs ({} partial), {} reloads, {} partitions ({} deliveries cut \
+         off), {} conflicts resolved, {} documents ended with conflicts",
         get(&totals.cases),
         get(&totals.creates),
         get(&totals.edits_skipped),
         get(&totals.syncs),
         get(&totals.queued_deliveries),
         get(&totals.reloads),
+        get(&totals.partitions),
+        get(&totals.cut_off),
         get(&totals.resolved),
         get(&totals.conflicted_docs),
     );
@@ -1114,6 +1169,8 @@ fn replicas_converge() {
             ("sync", &totals.syncs),
             ("partial delivery", &totals.queued_deliveries),
             ("reload", &totals.reloads),
+            ("partition", &totals.partitions),
+            ("delivery cut off by a partition", &totals.cut_off),
             ("conflict resolution", &totals.resolved),
             ("conflict at the end", &totals.conflicted_docs),
         ] {

@@ -1170,3 +1170,57 @@ fn close_folds_the_wal_so_the_file_alone_is_complete() -> Result<()> {
     assert_eq!(c.get::<Account>(id)?.name, "Copied");
     Ok(())
 }
+
+/// Notes in Chinese (and emoji) edit and merge like ASCII ones: splices at character
+/// boundaries and whole-text updates, concurrently on two replicas. (Automerge counts
+/// text positions in UTF-8 bytes here, the unit autosurgeon's `Text` works in; with
+/// code points, the first edit after a Chinese character failed.)
+#[test]
+fn chinese_notes_edit_and_merge() -> Result<()> {
+    let a = mem("dev-a", "li");
+    let b = mem("dev-b", "liu");
+    let aid = a.create(&scope("acc"), &sample::account("艾克米物流", "li", "n"))?;
+    let mut v = sample::visit(aid, "li", 0, "季度服务回顾");
+    v.notes = Text::with_value("议程：续约。");
+    let vid = a.create(&scope("acc"), &v)?;
+    sync_doc(&a, &b, vid)?;
+    a.update::<Visit>(vid, |v| {
+        v.notes.splice(0, 0, "[李伟] 财务总监出席。");
+        Ok(())
+    })?;
+    b.update::<Visit>(vid, |v| {
+        let end = v.notes.as_str().len();
+        v.notes.splice(end, 0, " [刘洋] B 仓库 -110 dBm 📶。");
+        Ok(())
+    })?;
+    sync_doc(&a, &b, vid)?;
+    let na = a.get::<Visit>(vid)?.notes.as_str().to_string();
+    assert_eq!(na, b.get::<Visit>(vid)?.notes.as_str());
+    assert_eq!(
+        na,
+        "[李伟] 财务总监出席。议程：续约。 [刘洋] B 仓库 -110 dBm 📶。"
+    );
+    // A whole-text update (what the bindings' update_visit does) after the Chinese
+    // text, and a splice in the middle of it on the other replica.
+    a.update::<Visit>(vid, |v| {
+        v.notes.update(format!("{na} 下周回访。"));
+        Ok(())
+    })?;
+    b.update::<Visit>(vid, |v| {
+        let at = v
+            .notes
+            .as_str()
+            .find("续约")
+            .map_or(0, |i| i + "续约".len());
+        v.notes.splice(at, 0, "和报价");
+        Ok(())
+    })?;
+    sync_doc(&a, &b, vid)?;
+    let merged = a.get::<Visit>(vid)?.notes.as_str().to_string();
+    assert_eq!(merged, b.get::<Visit>(vid)?.notes.as_str());
+    assert_eq!(
+        merged,
+        "[李伟] 财务总监出席。议程：续约和报价。 [刘洋] B 仓库 -110 dBm 📶。 下周回访。"
+    );
+    Ok(())
+}

@@ -187,6 +187,13 @@ fn server_messages() -> Vec<(&'static str, ServerMsg)> {
             }),
         ),
         ("done", ServerMsg::Done),
+        (
+            "throttled",
+            ServerMsg::Throttled(Throttled {
+                limit: QuotaLimit::PushBytes,
+                retry_after_ms: 1500,
+            }),
+        ),
     ]
 }
 
@@ -246,6 +253,7 @@ const SERVER: &[(&str, &str)] = &[
     ("scopes_changed", "0000000600070101732a"),
     ("error", "00000006000800026e6f"),
     ("done", "000000020009"),
+    ("throttled", "00000005000f01dc0b"),
 ];
 
 fn norm(s: &str) -> String {

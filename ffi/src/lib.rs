@@ -8,6 +8,7 @@
 uniffi::setup_scaffolding!();
 
 pub mod analytics;
+pub mod blobs;
 pub mod error;
 pub mod forms;
 pub mod records;

@@ -1307,6 +1307,9 @@ pub struct Visit {
     /// Cancelled.
     #[uniffi(default)]
     pub cancelled: bool,
+    /// Attached photos, signatures, voice notes and files (blob references).
+    #[uniffi(default)]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl From<m::Visit> for Visit {
@@ -1354,6 +1357,7 @@ impl From<m::Visit> for Visit {
                 })
                 .collect(),
             cancelled: v.cancelled,
+            attachments: v.attachments.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -1402,6 +1406,7 @@ pub(crate) fn apply_visit(into: &mut m::Visit, v: Visit) {
         })
         .collect();
     into.cancelled = v.cancelled;
+    into.attachments = v.attachments.into_iter().map(Into::into).collect();
 }
 
 pub(crate) fn new_visit(v: Visit) -> m::Visit {
@@ -1418,6 +1423,7 @@ pub(crate) fn new_visit(v: Visit) -> m::Visit {
         issues: Vec::new(),
         commitments: Vec::new(),
         cancelled: false,
+        attachments: Vec::new(),
     };
     apply_visit(&mut base, v);
     base

@@ -170,8 +170,12 @@ impl FieldStore {
     pub fn insert_visit_note(&self, id: String, position: u32, text: String) -> Result<()> {
         guard(|| {
             self.inner.update::<m::Visit>(parse_id(&id)?, |v| {
-                let len = v.notes.as_str().chars().count();
-                let pos = (position as usize).min(len);
+                // Characters (Unicode scalar values) to the byte offset Text works in.
+                let notes = v.notes.as_str();
+                let pos = notes
+                    .char_indices()
+                    .nth(position as usize)
+                    .map_or(notes.len(), |(i, _)| i);
                 v.notes.splice(pos, 0, text);
                 Ok(())
             })?;

@@ -74,6 +74,12 @@ pub struct SyncClient {
     agent: SyncAgent,
 }
 
+impl SyncClient {
+    pub(crate) fn agent(&self) -> &SyncAgent {
+        &self.agent
+    }
+}
+
 #[uniffi::export]
 impl SyncClient {
     /// A sync client for `store`.

@@ -69,6 +69,7 @@ fn generate() {
                     refund: false,
                 }],
                 cancelled: false,
+                attachments: vec![],
             },
         )
         .unwrap();

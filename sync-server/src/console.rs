@@ -14,10 +14,12 @@
 //!   users, grants and console accounts;
 //! - `export`: CSV, XLSX and the JSON API;
 //! - `view`: formatting and the SVG charts;
+//! - `i18n`: the request's language (setting, then `Accept-Language`) and the switcher;
 //! - `writer`: console changes into the log.
 
 pub mod auth;
 mod export;
+mod i18n;
 mod ops;
 mod pages;
 pub mod password;
@@ -184,6 +186,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/v1/responses", get(export::api_responses))
         .route("/api/v1/overview", get(export::api_overview))
         .route("/static/style.css", get(style))
+        .route("/lang", get(i18n::switch))
+        .layer(axum::middleware::from_fn(i18n::language))
         .layer(axum::middleware::from_fn(view::security_headers))
         .with_state(state)
 }

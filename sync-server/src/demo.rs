@@ -18,6 +18,8 @@ use fieldsync_core::sync::auth::EnrolmentLink;
 use fieldsync_core::sync::quic;
 use fieldsync_core::{Error, Scope, now_ms};
 
+use fieldsync_i18n::{Lang, t};
+
 use crate::admin;
 use crate::server::{ServerConfig, ServerError, start, write_private};
 use crate::storage::StorageError;
@@ -55,6 +57,7 @@ pub fn device_key(path: &Path) -> Result<[u8; 32], DemoError> {
 
 struct DemoDevice {
     name: &'static str,
+    ui: Lang,
     store: Store,
     endpoint: quinn::Endpoint,
     server: std::net::SocketAddr,
@@ -62,6 +65,7 @@ struct DemoDevice {
 
 impl DemoDevice {
     fn open(
+        ui: Lang,
         dir: &Path,
         id: &'static str,
         user: &str,
@@ -73,6 +77,7 @@ impl DemoDevice {
         let store = Store::open(d.join("device.db"), &key, StoreOptions::new(id, user))?;
         Ok(DemoDevice {
             name: id,
+            ui,
             store,
             endpoint: quic::client_endpoint()?,
             server,
@@ -96,7 +101,12 @@ impl DemoDevice {
             None,
         )
         .await?;
-        writeln!(out, "  {:<14} enrolled with code {}", self.name, link.code)?;
+        writeln!(
+            out,
+            "  {:<14} {}",
+            self.name,
+            t!(self.ui, "demo-enrolled", code = &link.code)
+        )?;
         Ok(())
     }
 
@@ -112,13 +122,17 @@ impl DemoDevice {
         .await?;
         writeln!(
             out,
-            "  {:<14} synced: pushed {:>3}, pulled {:>3} changes in {} round trip(s), {:>6} B up / {:>6} B down",
+            "  {:<14} {}",
             self.name,
-            r.accepted + r.duplicates,
-            r.pulled,
-            w.round_trips,
-            w.bytes_sent,
-            w.bytes_received
+            t!(
+                self.ui,
+                "demo-synced",
+                pushed = format!("{:>3}", r.accepted + r.duplicates),
+                pulled = format!("{:>3}", r.pulled),
+                trips = w.round_trips,
+                up = format!("{:>6}", w.bytes_sent),
+                down = format!("{:>6}", w.bytes_received)
+            )
         )?;
         Ok(())
     }
@@ -133,8 +147,9 @@ fn link_pin(l: &EnrolmentLink) -> Option<[u8; 32]> {
 
 const TENANT: &str = "demo";
 
-/// Run the demo with its data in `data` (kept between runs), printing to `out`.
-pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
+/// Run the demo with its data in `data` (kept between runs), printing to `out` in
+/// `ui`'s language (the demo's own notes and names too).
+pub async fn run(data: &Path, ui: Lang, out: &mut dyn Write) -> Result<(), DemoError> {
     std::fs::create_dir_all(data)?;
     let server = start(ServerConfig::new(
         data.join("server"),
@@ -144,17 +159,25 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     ))
     .await?;
     let st = server.storage.clone();
-    writeln!(out, "fieldsync demo")?;
+    writeln!(out, "{}", t!(ui, "demo-title"))?;
     writeln!(
         out,
-        "server: QUIC on {} — data in {}",
-        server.local_addr,
-        data.join("server").display()
+        "{}",
+        t!(
+            ui,
+            "demo-server",
+            addr = server.local_addr.to_string(),
+            path = data.join("server").display().to_string()
+        )
     )?;
     writeln!(
         out,
-        "        self-signed certificate, key pin {}",
-        hex::encode(server.identity.pin)
+        "{}",
+        t!(
+            ui,
+            "demo-server-pin",
+            pin = hex::encode(server.identity.pin)
+        )
     )?;
 
     // Tenant, scopes, users, grants (what an operator does with `fieldsync admin`).
@@ -165,12 +188,12 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             st.create_scope(TENANT, s)?;
         }
         for (u, name) in [
-            ("zhang.min", "Zhang Min"),
-            ("liu.yang", "Liu Yang"),
-            ("li.wei", "Li Wei"),
-            ("office", "Back office"),
+            ("zhang.min", t!(ui, "demo-name-zhang")),
+            ("liu.yang", t!(ui, "demo-name-liu")),
+            ("li.wei", t!(ui, "demo-name-li")),
+            ("office", t!(ui, "demo-name-office")),
         ] {
-            st.create_user(TENANT, u, name)?;
+            st.create_user(TENANT, u, &name)?;
         }
         for (u, s, r, w) in [
             ("zhang.min", "team:north", true, true),
@@ -188,17 +211,14 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     }
     let port = server.local_addr.port();
     let pin = server.identity.pin;
-    writeln!(
-        out,
-        "\n1. enrolment: one-time codes, scanned from a QR link such as"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-enrol"))?;
     let sample_link = admin::enrolment_link(&*st, TENANT, "zhang.min", "127.0.0.1", port, pin, 24)?;
     writeln!(out, "   {}", sample_link.to_uri())?;
 
-    let zhang = DemoDevice::open(data, "phone-zhang", "zhang.min", server.local_addr)?;
-    let liu = DemoDevice::open(data, "phone-liu", "liu.yang", server.local_addr)?;
-    let li = DemoDevice::open(data, "phone-li", "li.wei", server.local_addr)?;
-    let office = DemoDevice::open(data, "office-pc", "office", server.local_addr)?;
+    let zhang = DemoDevice::open(ui, data, "phone-zhang", "zhang.min", server.local_addr)?;
+    let liu = DemoDevice::open(ui, data, "phone-liu", "liu.yang", server.local_addr)?;
+    let li = DemoDevice::open(ui, data, "phone-li", "li.wei", server.local_addr)?;
+    let office = DemoDevice::open(ui, data, "office-pc", "office", server.local_addr)?;
     zhang.enrol(&sample_link, out).await?;
     for (d, u) in [(&liu, "liu.yang"), (&li, "li.wei"), (&office, "office")] {
         let link = admin::enrolment_link(&*st, TENANT, u, "127.0.0.1", port, pin, 24)?;
@@ -209,12 +229,11 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     let forms = Scope::new("forms")?;
     let form_id = match office.store.list_forms(Some("telecom-sat"))?.first() {
         Some(f) => f.id,
-        None => office.store.create(&forms, &sample::telecom_form(1))?,
+        None => office
+            .store
+            .create(&forms, &sample::telecom_form_bilingual(1))?,
     };
-    writeln!(
-        out,
-        "\n2. the back office publishes the telecom satisfaction survey"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-publish"))?;
     office.sync(out).await?;
     for d in [&zhang, &liu, &li] {
         d.sync(out).await?;
@@ -222,10 +241,7 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     let form: Form = zhang.store.get(form_id)?;
 
     // Offline: the survey team interviews; the account manager visits Acme.
-    writeln!(
-        out,
-        "\n3. offline work (no signal): interviews, a visit, notes, a commitment"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-offline"))?;
     let team = Scope::new("team:north")?;
     let acme = Scope::new("account:acme")?;
     let now = now_ms();
@@ -245,13 +261,13 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             );
             d.store.create(&team, &r)?;
         }
-        writeln!(out, "  {:<14} filled {n} questionnaires", d.name)?;
+        writeln!(out, "  {:<14} {}", d.name, t!(ui, "demo-filled", n = n))?;
     }
     let acc = li.store.create(
         &acme,
-        &sample::account("Acme Logistics", "li.wei", "north/county-3"),
+        &sample::account(&t!(ui, "demo-account"), "li.wei", "north/county-3"),
     )?;
-    let mut v = sample::visit(acc, "li.wei", now, "quarterly service review");
+    let mut v = sample::visit(acc, "li.wei", now, &t!(ui, "demo-visit-purpose"));
     v.check_in = Some(CheckPoint {
         at: now,
         location: Some(GeoPoint {
@@ -261,41 +277,31 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             accuracy_m: Some(6.0),
         }),
     });
-    v.notes = Text::with_value("Agenda: renewal, coverage in warehouse B.");
+    v.notes = Text::with_value(t!(ui, "demo-visit-notes"));
     v.commitments.push(sample::commitment(
         "c1",
         "li.wei",
         now + 72 * 3_600_000,
-        "Site survey of warehouse B",
+        &t!(ui, "demo-commitment"),
     ));
     let vid = li.store.create(&acme, &v)?;
-    writeln!(
-        out,
-        "  {:<14} recorded a visit to Acme with a commitment",
-        li.name
-    )?;
+    writeln!(out, "  {:<14} {}", li.name, t!(ui, "demo-visit-recorded"))?;
 
-    writeln!(
-        out,
-        "\n4. signal returns briefly: each device syncs in one round trip"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-signal"))?;
     for d in [&li, &zhang, &liu] {
         d.sync(out).await?;
     }
 
-    writeln!(
-        out,
-        "\n5. both Li and Liu edit the same visit offline: the same note, the same score"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-concurrent"))?;
     li.store.update::<Visit>(vid, |v| {
-        v.notes.splice(0, 0, "[Li] CFO attended. ");
+        v.notes.splice(0, 0, t!(ui, "demo-note-li"));
         v.scores.overall = Some(6);
         Ok(())
     })?;
     liu.store.update::<Visit>(vid, |v| {
+        // Text positions are byte offsets (see the workspace Cargo.toml).
         let end = v.notes.as_str().len();
-        v.notes
-            .splice(end, 0, " [Liu] Measured -110 dBm in warehouse B.");
+        v.notes.splice(end, 0, t!(ui, "demo-note-liu"));
         v.scores.overall = Some(8);
         v.scores.network = Some(3);
         Ok(())
@@ -307,28 +313,26 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     for c in &conflicts {
         writeln!(
             out,
-            "  conflict on {}: shown {} — also {}",
-            c.path,
-            show(&c.winner),
-            c.others.iter().map(show).collect::<Vec<_>>().join(", ")
+            "  {}",
+            t!(
+                ui,
+                "demo-conflict",
+                path = c.path.to_string(),
+                shown = show(&c.winner),
+                others = c.others.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
         )?;
     }
     if let Some(c) = conflicts.first() {
         li.store
             .resolve_conflict(vid, &c.path, &FieldValue::Int(7))?;
-        writeln!(
-            out,
-            "  Li resolves it to 7 (a change like any other, it syncs)"
-        )?;
+        writeln!(out, "  {}", t!(ui, "demo-resolved", value = 7))?;
         li.sync(out).await?;
         liu.sync(out).await?;
     }
 
     // A low score gets a follow-up on the enumerator's device after review.
-    writeln!(
-        out,
-        "\n6. the server's merged view (what the back office reads)"
-    )?;
+    writeln!(out, "\n{}", t!(ui, "demo-step-merged"))?;
     server.wait_materialized(Duration::from_secs(10)).await;
     let merged = server
         .merged
@@ -345,55 +349,75 @@ pub async fn run(data: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     let mean = all.iter().filter_map(|r| r.overall).sum::<f64>() / all.len().max(1) as f64;
     writeln!(
         out,
-        "  responses: {} — high {} / middle {} / low {}, mean overall {:.1}",
-        all.len(),
-        band(Band::High),
-        band(Band::Middle),
-        band(Band::Low),
-        mean
+        "  {}",
+        t!(
+            ui,
+            "demo-responses",
+            n = all.len(),
+            high = band(Band::High),
+            middle = band(Band::Middle),
+            low = band(Band::Low),
+            mean = fieldsync_i18n::format::decimal(ui, mean, 1)
+        )
     )?;
     let core_low = all
         .iter()
         .filter(|r| r.core && r.band.as_deref() == Some("low"))
         .count();
-    writeln!(
-        out,
-        "  low scores from core customers (early warning): {core_low}"
-    )?;
+    writeln!(out, "  {}", t!(ui, "demo-core-low", n = core_low))?;
     let mv: Visit = merged.get(vid)?;
-    writeln!(out, "  visit notes: {}", mv.notes.as_str())?;
     writeln!(
         out,
-        "  visit scores: {}",
-        mv.scores
-            .given()
-            .map(|(d, s)| format!("{d}={s}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        "  {}",
+        t!(ui, "demo-visit-notes-merged", notes = mv.notes.as_str())
     )?;
-    writeln!(out, "  conflicts left: {}", merged.conflicts(vid)?.len())?;
+    let scores = mv
+        .scores
+        .given()
+        .map(|(d, s)| format!("{d}={s}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    writeln!(out, "  {}", t!(ui, "demo-visit-scores", scores = scores))?;
+    writeln!(
+        out,
+        "  {}",
+        t!(ui, "demo-conflicts-left", n = merged.conflicts(vid)?.len())
+    )?;
     let open = merged.open_commitments(&CommitmentFilter::default(), 10, None)?;
     for c in open.items {
         writeln!(
             out,
-            "  open commitment: {} (owner {})",
-            c.description, c.owner
+            "  {}",
+            t!(
+                ui,
+                "demo-open-commitment",
+                description = &c.description,
+                owner = &c.owner
+            )
         )?;
     }
-    writeln!(out, "  who changed the overall score:")?;
+    writeln!(out, "  {}", t!(ui, "demo-history"))?;
     for e in merged.field_history(
         vid,
         &fieldsync_core::doc::FieldPath::parse("scores.overall")?,
     )? {
         writeln!(
             out,
-            "    {} on {}",
-            e.user_id.unwrap_or_default(),
-            e.device_id.unwrap_or_default()
+            "    {}",
+            t!(
+                ui,
+                "demo-history-line",
+                user = e.user_id.unwrap_or_default(),
+                device = e.device_id.unwrap_or_default()
+            )
         )?;
     }
     let (docs, changes) = st.counts(TENANT)?;
-    writeln!(out, "  server log: {docs} documents, {changes} changes")?;
+    writeln!(
+        out,
+        "  {}",
+        t!(ui, "demo-server-log", docs = docs, changes = changes)
+    )?;
     for d in [zhang, liu, li, office] {
         d.store.close();
     }
@@ -417,7 +441,7 @@ mod tests {
     async fn demo_runs_end_to_end_twice() -> Result<(), DemoError> {
         let dir = tempfile::tempdir()?;
         let mut out = Vec::new();
-        run(dir.path(), &mut out).await?;
+        run(dir.path(), Lang::En, &mut out).await?;
         let text = String::from_utf8_lossy(&out);
         for want in [
             "enrolled with code",
@@ -435,13 +459,38 @@ mod tests {
         }
         // A second run reuses the server, the devices and their keys.
         let mut out2 = Vec::new();
-        run(dir.path(), &mut out2).await?;
+        run(dir.path(), Lang::En, &mut out2).await?;
         let text2 = String::from_utf8_lossy(&out2);
         assert!(text2.contains("responses: 22"), "{text2}");
         assert!(
             !text2.contains("enrolled with code"),
             "devices stay enrolled: {text2}"
         );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_speaks_chinese() -> Result<(), DemoError> {
+        let dir = tempfile::tempdir()?;
+        let mut out = Vec::new();
+        run(dir.path(), Lang::ZhCn, &mut out).await?;
+        let text = String::from_utf8_lossy(&out);
+        for want in [
+            "注册码",
+            "1 次往返",
+            "scores.overall 冲突",
+            "问卷：11 份",
+            "[李伟] 财务总监出席。",
+            "[刘洋] B 仓库实测 -110 dBm。",
+            "剩余冲突：0",
+            "B 仓库现场勘察",
+            "li.wei（设备 phone-li）",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        for english in ["enrolled", "synced", "round trip", "conflict on", "Agenda"] {
+            assert!(!text.contains(english), "{english:?} left in:\n{text}");
+        }
         Ok(())
     }
 }

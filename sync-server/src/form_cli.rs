@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use fieldsync_core::forms::xlsform;
 use fieldsync_core::model::{Form, Question, QuestionKind};
+use fieldsync_i18n::{Lang, t};
 
 /// `fieldsync form` subcommands.
 #[derive(Subcommand)]
@@ -31,12 +32,12 @@ pub enum FormCmd {
 }
 
 /// Run a `form` subcommand; returns the exit status.
-pub fn run(cmd: FormCmd) -> io::Result<i32> {
+pub fn run(cmd: FormCmd, ui: Lang) -> io::Result<i32> {
     match cmd {
         FormCmd::Import { file, json } => {
             let stdout = io::stdout();
             let stderr = io::stderr();
-            import(&file, json, &mut stdout.lock(), &mut stderr.lock())
+            import(&file, json, ui, &mut stdout.lock(), &mut stderr.lock())
         }
     }
 }
@@ -45,6 +46,7 @@ pub fn run(cmd: FormCmd) -> io::Result<i32> {
 pub fn import(
     path: &Path,
     json: bool,
+    ui: Lang,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<i32> {
@@ -54,10 +56,14 @@ pub fn import(
                 serde_json::to_writer_pretty(&mut *out, &import.form)?;
                 writeln!(out)?;
             } else {
-                outline(&import.form, out)?;
+                outline(&import.form, ui, out)?;
             }
             for w in &import.warnings {
-                writeln!(err, "warning: {w}")?;
+                writeln!(
+                    err,
+                    "{}",
+                    t!(ui, "cli-form-warning", warning = issue_line(ui, w))
+                )?;
             }
             out.flush()?;
             Ok(0)
@@ -69,23 +75,46 @@ pub fn import(
                 writeln!(out)?;
             } else {
                 for issue in &e.errors {
-                    writeln!(out, "{issue}")?;
+                    writeln!(out, "{}", issue_line(ui, issue))?;
                 }
                 for w in &e.warnings {
-                    writeln!(err, "warning: {w}")?;
+                    writeln!(
+                        err,
+                        "{}",
+                        t!(ui, "cli-form-warning", warning = issue_line(ui, w))
+                    )?;
                 }
             }
             writeln!(
                 err,
-                "{}: {} error{}",
-                path.display(),
-                e.errors.len(),
-                if e.errors.len() == 1 { "" } else { "s" }
+                "{}",
+                t!(
+                    ui,
+                    "cli-form-errors",
+                    path = path.display().to_string(),
+                    n = e.errors.len()
+                )
             )?;
             out.flush()?;
             Ok(1)
         }
     }
+}
+
+/// `sheet!row column: what is wrong (code)`: in English the engine's own message
+/// (it names the cell's value); in Chinese the catalogue's text for the code, or the
+/// engine's message for a code without one.
+pub fn issue_line(ui: Lang, issue: &xlsform::ImportIssue) -> String {
+    let what = match ui {
+        Lang::En => issue.message.clone(),
+        _ => fieldsync_i18n::labels::form_issue(ui, issue.code)
+            .unwrap_or_else(|| issue.message.clone()),
+    };
+    xlsform::ImportIssue {
+        message: what,
+        ..issue.clone()
+    }
+    .to_string()
 }
 
 /// Labels are survey text an operator wrote; keep one line per element readable.
@@ -114,11 +143,11 @@ fn type_name(q: &Question) -> String {
     }
 }
 
-fn outline(form: &Form, out: &mut dyn Write) -> io::Result<()> {
+fn outline(form: &Form, ui: Lang, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", one_line(&form.title))?;
-    writeln!(out, "form_key: {}", form.form_key)?;
+    writeln!(out, "{}", t!(ui, "cli-form-key", key = &form.form_key))?;
     if let Some(v) = form.settings.get("version") {
-        writeln!(out, "version setting: {v}")?;
+        writeln!(out, "{}", t!(ui, "cli-form-version-setting", version = v))?;
     }
     if !form.languages.is_empty() {
         let langs: Vec<String> = form
@@ -126,13 +155,17 @@ fn outline(form: &Form, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|l| {
                 if form.default_language.as_deref() == Some(l) {
-                    format!("{l} (default)")
+                    t!(ui, "cli-form-default-language", language = l)
                 } else {
                     l.clone()
                 }
             })
             .collect();
-        writeln!(out, "languages: {}", langs.join(", "))?;
+        writeln!(
+            out,
+            "{}",
+            t!(ui, "cli-form-languages", languages = langs.join(", "))
+        )?;
     }
     if !form.choice_lists.is_empty() {
         let lists: Vec<String> = form
@@ -140,7 +173,11 @@ fn outline(form: &Form, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|(name, cs)| format!("{name} ({})", cs.len()))
             .collect();
-        writeln!(out, "choice lists: {}", lists.join(", "))?;
+        writeln!(
+            out,
+            "{}",
+            t!(ui, "cli-form-choice-lists", lists = lists.join(", "))
+        )?;
     }
     let answers = form
         .questions
@@ -149,8 +186,13 @@ fn outline(form: &Form, out: &mut dyn Write) -> io::Result<()> {
         .count();
     writeln!(
         out,
-        "elements: {} ({answers} take an answer)",
-        form.questions.len()
+        "{}",
+        t!(
+            ui,
+            "cli-form-elements",
+            n = form.questions.len(),
+            answers = answers
+        )
     )?;
     writeln!(out)?;
     let mut depth: Vec<&str> = Vec::new();
@@ -165,7 +207,10 @@ fn outline(form: &Form, out: &mut dyn Write) -> io::Result<()> {
         let indent = "  ".repeat(depth.len() + 1);
         let mut line = format!("{indent}{} {}", type_name(q), q.id);
         if !q.label.is_empty() {
-            line.push_str(&format!(" \"{}\"", one_line(&q.label)));
+            // The label in the form language nearest the CLI's (zh-CN → zh), else
+            // the form's default texts.
+            let label = q.label_in(form.language(ui.tag()));
+            line.push_str(&format!(" \"{}\"", one_line(label)));
         }
         if q.required {
             line.push_str(" [required]");

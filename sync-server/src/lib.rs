@@ -5,9 +5,12 @@
 //! `127.0.0.1:0`; `main.rs` only parses the command line and sets up logging.
 
 pub mod admin;
+pub mod blobs;
+pub mod blobstore;
 pub mod console;
 pub mod demo;
 pub mod materialize;
+pub mod quota;
 pub mod server;
 pub mod session;
 pub mod storage;

@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub console: Option<crate::console::ConsoleConfig>,
     /// Host name devices reach this server by (enrolment links made in the console).
     pub public_host: Option<String>,
+    /// Per-device quotas and rate limits (`quota.rs`).
+    pub quotas: crate::quota::QuotaConfig,
+    /// Where blob bytes live: files under `<data>/blobs` (default) or an S3 bucket.
+    pub blobs: crate::blobstore::BlobStoreConfig,
 }
 
 impl ServerConfig {
@@ -85,6 +89,8 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(30),
             console: None,
             public_host: None,
+            quotas: crate::quota::QuotaConfig::default(),
+            blobs: crate::blobstore::BlobStoreConfig::default(),
         }
     }
 }
@@ -206,11 +212,13 @@ pub struct Notification {
 
 struct Shared {
     storage: Arc<dyn Backend>,
+    blobs: Arc<crate::blobs::BlobService>,
     limits: SessionLimits,
     notify: broadcast::Sender<Notification>,
     materializer: Mutex<Option<Materializer>>,
     max_connections: usize,
     retry_above: usize,
+    quotas: Arc<crate::quota::Quotas>,
 }
 
 /// A running server.
@@ -263,13 +271,26 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => None,
     };
     let (notify, _) = broadcast::channel(1024);
+    let blob_bytes = {
+        // Blocking (the S3 store checks its bucket over HTTP).
+        let (c, d) = (config.blobs.clone(), config.data_dir.clone());
+        tokio::task::spawn_blocking(move || crate::blobstore::open(&c, &d))
+            .await
+            .map_err(std::io::Error::other)??
+    };
     let shared = Arc::new(Shared {
+        blobs: Arc::new(crate::blobs::BlobService::new(
+            storage.clone(),
+            blob_bytes,
+            merged.clone(),
+        )),
         storage: storage.clone(),
         limits: config.limits.clone(),
         notify,
         materializer: Mutex::new(materializer),
         max_connections: config.max_connections,
         retry_above: config.retry_above,
+        quotas: Arc::new(crate::quota::Quotas::new(config.quotas.clone())),
     });
     {
         // Commits made through other nodes on the same database (PostgreSQL NOTIFY).
@@ -339,6 +360,16 @@ pub async fn run(
 }
 
 impl RunningServer {
+    /// Quota refusals so far (tests, benchmarks).
+    pub fn quota_stats(&self) -> crate::quota::QuotaStats {
+        self.shared.quotas.stats()
+    }
+
+    /// What blob streams did so far (tests, benchmarks, operators).
+    pub fn blob_stats(&self) -> crate::blobs::BlobStats {
+        self.shared.blobs.stats()
+    }
+
     /// Subscribe to commit notifications (tests, the back office).
     pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
         self.shared.notify.subscribe()
@@ -442,7 +473,8 @@ async fn handle_connection(conn: quinn::Connection, shared: Arc<Shared>) {
     };
     let session = Arc::new(Mutex::new(
         ServerSession::new(shared.storage.clone(), shared.limits.clone(), exp.to_vec())
-            .with_protocol(version),
+            .with_protocol(version)
+            .with_quotas(shared.quotas.clone()),
     ));
     loop {
         let (send, recv) = match conn.accept_bi().await {
@@ -477,6 +509,21 @@ async fn handle_stream(
             Ok(None) => break,
             Err(e) => return Err(SessionError::Protocol(e.to_string())),
         };
+        if matches!(
+            msg,
+            ClientMsg::BlobOffer(_) | ClientMsg::BlobChunk(_) | ClientMsg::BlobGet(_)
+        ) {
+            // A blob stream (own module): only on a connection an exchange authenticated.
+            let peer = session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .peer()
+                .cloned();
+            let Some(peer) = peer else {
+                return Err(SessionError::Protocol("blob stream before Hello".into()));
+            };
+            return crate::blobs::serve(shared.blobs.clone(), peer, msg, send, recv, version).await;
+        }
         let is_push = matches!(msg, ClientMsg::Push(_));
         let is_subscribe = matches!(msg, ClientMsg::Subscribe);
         let is_bye = matches!(msg, ClientMsg::Bye);
@@ -513,6 +560,15 @@ async fn handle_stream(
             write_msgs(&mut send, version, &replies)
                 .await
                 .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        }
+        // Over a quota: this exchange ends here; what the device sent after the
+        // throttled message is read and dropped unseen (it stays on the device), so the
+        // device is not interrupted while it still writes its first flight.
+        if replies.iter().any(|m| matches!(m, ServerMsg::Throttled(_))) {
+            let _ = send.finish();
+            let drain = async { while let Ok(Some(_)) = recv.read_chunk(64 << 10, true).await {} };
+            let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+            return Ok(());
         }
         // Live mode is per stream: the stream that said Subscribe.
         if is_subscribe

@@ -14,6 +14,7 @@ use fieldsync_core::sync::wire::*;
 use fieldsync_core::{DocId, Kind};
 use serde_bytes::ByteBuf;
 
+use crate::quota::Quotas;
 use crate::storage::{EnrolRequest, IngestDoc, IngestRequest, ParsedChange, Storage, StorageError};
 
 /// Limits the server enforces on every session.
@@ -101,6 +102,7 @@ pub struct ServerSession<S: Storage + ?Sized> {
     finished: bool,
     committed_scopes: Vec<String>,
     protocol: u16,
+    quotas: Option<Arc<Quotas>>,
 }
 
 fn now() -> i64 {
@@ -111,6 +113,15 @@ fn error(code: ErrorCode, message: &str) -> ServerMsg {
     ServerMsg::Error(ErrorMsg {
         code,
         message: message.to_string(),
+    })
+}
+
+fn throttled(t: crate::quota::Throttle) -> ServerMsg {
+    ServerMsg::Throttled(Throttled {
+        limit: t.limit,
+        retry_after_ms: u32::try_from(t.retry_after.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1),
     })
 }
 
@@ -129,7 +140,16 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             finished: false,
             committed_scopes: Vec::new(),
             protocol: PROTOCOL_VERSION,
+            quotas: None,
         }
+    }
+
+    /// Enforce per-device quotas (shared by every connection of this node). A device
+    /// over one is answered [`ServerMsg::Throttled`]; the transport then ends that
+    /// exchange.
+    pub fn with_quotas(mut self, quotas: Arc<Quotas>) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     /// The connection negotiated protocol `version` (by ALPN): `Hello` and `Enrol` must
@@ -187,6 +207,9 @@ impl<S: Storage + ?Sized> ServerSession<S> {
                 Ok(Vec::new())
             }
             ClientMsg::Bye => Ok(vec![ServerMsg::Done]),
+            ClientMsg::BlobOffer(_) | ClientMsg::BlobChunk(_) | ClientMsg::BlobGet(_) => Err(
+                SessionError::Protocol("blob messages belong on a blob stream".into()),
+            ),
         }
     }
 
@@ -254,6 +277,12 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             tracing::warn!(device = %h.device_id, "refused: bad proof");
             return Ok(vec![error(ErrorCode::Unauthorized, "device proof failed")]);
         }
+        if let Some(q) = &self.quotas
+            && let Err(t) = q.exchange(&dev.tenant, &dev.id)
+        {
+            tracing::debug!(device = %dev.id, limit = t.limit.as_str(), "throttled");
+            return Ok(vec![throttled(t)]);
+        }
         let previous = self.storage.touch_device(&dev.id, h.replica, now())?;
         if previous.is_some_and(|p| p != h.replica) {
             self.repair_needed = Some(RepairReason::NewReplica);
@@ -293,6 +322,17 @@ impl<S: Storage + ?Sized> ServerSession<S> {
             return Err(SessionError::Protocol(
                 "too many changes in one push".into(),
             ));
+        }
+        if let Some(q) = &self.quotas {
+            let bytes: usize = p
+                .docs
+                .iter()
+                .flat_map(|d| d.changes.iter().map(|c| c.len()))
+                .sum();
+            if let Err(t) = q.push(&peer.tenant, &peer.device_id, bytes as u64) {
+                tracing::debug!(device = %peer.device_id, limit = t.limit.as_str(), "throttled");
+                return Ok(throttled(t));
+            }
         }
         let mut pre_rejected = Vec::new();
         let mut docs = Vec::with_capacity(p.docs.len());

@@ -9,6 +9,7 @@
 //! order: once a reader sees position `p`, no change with a smaller position can commit
 //! later. That is what makes a cursor safe (docs/protocol.md, "Cursors").
 
+pub mod blobs;
 pub mod console;
 pub mod postgres;
 pub mod sqlite;
@@ -296,7 +297,7 @@ pub type CommitWatcher = std::sync::Arc<dyn Fn(RemoteCommit) + Send + Sync>;
 
 /// A complete server storage: the sync log, identity and the console's sign-in. The
 /// server holds one as `Arc<dyn Backend>`.
-pub trait Backend: Storage + console::ConsoleStore {
+pub trait Backend: Storage + console::ConsoleStore + blobs::BlobIndex {
     /// `sqlite` or `postgres` (logs, `fieldsync admin info`).
     fn backend_name(&self) -> &'static str;
     /// Finish queued commits and stop background threads.

@@ -14,8 +14,10 @@ fn workspace() -> PathBuf {
 }
 
 fn fieldsync(args: &[&str]) -> Output {
+    // These check the English texts: pin the language whatever the machine's locale.
     Command::new(env!("CARGO_BIN_EXE_fieldsync"))
         .args(args)
+        .env("LC_ALL", "C.UTF-8")
         .output()
         .expect("run the fieldsync binary")
 }

@@ -1,7 +1,9 @@
 // Drives the back-office console in Debian's headless Chromium, as a person would:
 // signs in through the real form, reads the overview figures, screenshots the overview
 // on a desktop and a tablet viewport, approves one response through the review form
-// and checks the page it lands on.
+// and checks the page it lands on; then tours the main pages in Chinese (chosen by the
+// browser's Accept-Language) and English and Chinese again (chosen with the switcher),
+// reading each page's title and a locale-formatted figure, with a screenshot of each.
 //
 // Run by tests/tests/browser.rs; by hand:
 //   node tests/browser/console.mjs --url http://127.0.0.1:PORT --user rev \
@@ -109,8 +111,9 @@ async function bandTable(page, id) {
   const rows = await page.$$eval(`table#${id}`, (tables) => {
     if (tables.length !== 1) return null;
     const t = tables[0];
+    // Columns by their stable key (the header text is translated).
     const keys = [...t.querySelectorAll("thead th")].map((th) =>
-      th.textContent.trim().toLowerCase(),
+      th.dataset.key ?? th.textContent.trim().toLowerCase(),
     );
     return [...t.querySelectorAll("tbody tr")].map((tr) => {
       const o = {};
@@ -191,6 +194,70 @@ async function signIn(page, o) {
   }
 }
 
+// The main pages of the language tour: name, path.
+const PAGES = [
+  ["overview", "/"],
+  ["responses", "/responses"],
+  ["accounts", "/accounts"],
+  ["commitments", "/commitments"],
+  ["cases", "/cases"],
+  ["warnings", "/warnings"],
+];
+
+// One language's view of the main pages: titles, the navigation, the overview's first
+// dimension row, and the newest response's start time (a locale-formatted date).
+async function tour(page, o, lang, shots) {
+  const got = { html_lang: await page.getAttribute("html", "lang"), pages: {} };
+  if (got.html_lang !== lang) fail(`the page is in ${got.html_lang}, not ${lang}`);
+  for (const [name, path] of PAGES) {
+    await page.goto(`${o.url}${path}`);
+    const htmlLang = await page.getAttribute("html", "lang");
+    if (htmlLang !== lang) fail(`${path} is in ${htmlLang}, not ${lang}`);
+    got.pages[name] = {
+      title: await text(page, "main h1"),
+      nav: await text(page, 'header nav a[href="/responses"]'),
+    };
+    const file = join(o.artifacts, `${name}.${lang}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    shots[`${name}_${lang}`] = file;
+  }
+  await page.goto(`${o.url}/`);
+  got.overview_mean = await text(page, "#overall-mean");
+  got.dimension_header = await page.$$eval("table#by-dimension thead th", (ths) =>
+    ths.map((th) => th.textContent.trim()),
+  );
+  got.chart_title = await page.$eval("svg.chart title", (t) => t.textContent.trim());
+  await page.goto(`${o.url}/responses`);
+  const first = page.locator("table#responses tbody tr").first();
+  got.newest = {
+    href: (await first.locator("td a").getAttribute("href")) ?? "",
+    started: (await first.locator("td a").innerText()).trim(),
+    status: (await first.locator("td.status").innerText()).trim(),
+  };
+  return got;
+}
+
+async function languages(context, o, problems, shots) {
+  const page = await context.newPage();
+  watch(page, problems, "languages");
+  // No language chosen yet: the browser's Accept-Language decides.
+  await page.setExtraHTTPHeaders({ "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5" });
+  await page.goto(`${o.url}/`);
+  const out = { by_accept_language: await page.getAttribute("html", "lang") };
+  out["zh-CN"] = await tour(page, o, "zh-CN", shots);
+  // The switcher wins over Accept-Language, and is kept (a cookie) from page to page.
+  for (const lang of ["en", "zh-CN"]) {
+    await page.goto(`${o.url}/responses`);
+    await Promise.all([page.waitForURL(`${o.url}/responses`), page.click(`#lang-${lang}`)]);
+    await page.waitForLoadState("load");
+    out[`switched_${lang}`] = await tour(page, o, lang, shots);
+  }
+  out.en = out.switched_en;
+  await page.close();
+  log(`languages: ${JSON.stringify(out.en.pages.overview)} / ${JSON.stringify(out["zh-CN"].pages.overview)}`);
+  return out;
+}
+
 async function run(o) {
   mkdirSync(o.artifacts, { recursive: true });
   const profile = mkdtempSync(join(tmpdir(), "fieldsync-chromium-"));
@@ -212,6 +279,9 @@ async function run(o) {
 
     const page = context.pages()[0] ?? (await context.newPage());
     watch(page, problems, "desktop");
+    // English pages first, whatever the machine's locale (a context-wide `locale` would
+    // override the Accept-Language the language tour sends later).
+    await page.setExtraHTTPHeaders({ "Accept-Language": "en-US,en;q=0.9" });
     log(`signing in at ${o.url}/login as ${o.user}`);
     await signIn(page, o);
 
@@ -224,6 +294,7 @@ async function run(o) {
     // The same session on a tablet-sized viewport: same figures, nothing off-screen.
     const tablet = await context.newPage();
     watch(tablet, problems, "tablet");
+    await tablet.setExtraHTTPHeaders({ "Accept-Language": "en-US,en;q=0.9" });
     await tablet.setViewportSize(TABLET);
     await tablet.goto(`${o.url}/`);
     const tf = await figures(tablet);
@@ -251,13 +322,16 @@ async function run(o) {
     out.status_after_redirect = await text(page, "#status");
     out.reloads = 0;
     const until = Date.now() + 10_000;
-    while ((await text(page, "#status")) !== "approved" && Date.now() < until) {
+    const statusCode = async () => (await page.getAttribute("#status", "data-code")) ?? "";
+    while ((await statusCode()) !== "approved" && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 200));
       await page.reload();
       out.reloads += 1;
     }
-    out.status = await text(page, "#status");
-    out.message = await text(page, "#message");
+    out.status = await statusCode();
+    out.status_text = await text(page, "#status");
+    out.message = (await page.getAttribute("#message", "data-code")) ?? "";
+    out.message_text = await text(page, "#message");
     if (out.status !== "approved") fail(`#status shows "${out.status}", not "approved"`);
     if (out.message !== "reviewed") fail(`#message shows "${out.message}", not "reviewed"`);
     out.reviews = await page.$$eval("ul.reviews li", (lis) => lis.map((li) => li.textContent.trim()));
@@ -266,6 +340,8 @@ async function run(o) {
     }
     await page.screenshot({ path: join(o.artifacts, "response.png"), fullPage: true });
     out.screenshots.response = join(o.artifacts, "response.png");
+
+    out.i18n = await languages(context, o, problems, out.screenshots);
 
     if (problems.length > 0) fail(problems.join("; "));
     return out;

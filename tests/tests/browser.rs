@@ -2,9 +2,13 @@
 //! `tests/browser/console.mjs` (playwright-core), against a server this test starts.
 //! It signs in through the form, reads the overview figures (compared here with
 //! figures worked out by hand from the seeded scores), approves a response through
-//! the review form, and the collector's device then syncs and sees the review.
+//! the review form, and the collector's device then syncs and sees the review. Then
+//! the main pages in Chinese (from the browser's `Accept-Language`) and in English and
+//! Chinese again (from the switcher): each page's title, the navigation, a chart title,
+//! a table header and a locale-formatted date are compared with the catalogues.
 //!
-//! Screenshots (`overview.png`, `overview-tablet.png`, `response.png`) are kept in
+//! Screenshots (`overview.png`, `overview-tablet.png`, `response.png`, and
+//! `<page>.<lang>.png` for each page of the language tour) are kept in
 //! `target/test-artifacts/console/`. Chromium, Node.js and `tests/browser/node_modules`
 //! come from `scripts/test-all` (`ensure_browser` in `scripts/lib.sh`); without them
 //! this test fails rather than skips.
@@ -17,6 +21,8 @@ use fieldsync_core::model::{
     Answer, Dimension, QuestionKind, Response, ResponseStatus, SegmentKind,
 };
 use fieldsync_core::sample::{self, Rng};
+use fieldsync_i18n::labels::{Domain, label};
+use fieldsync_i18n::{Lang, format as lf, tr};
 use fieldsync_server::admin;
 use fieldsync_server::console::ConsoleConfig;
 use fieldsync_server::storage::console::Role;
@@ -70,7 +76,7 @@ const BY_DIMENSION: [Row; 6] = [
     ["Product", "12", "33.3%", "50.0%", "16.7%", "6.50"],
     ["Price", "18", "33.3%", "50.0%", "16.7%", "6.50"],
     ["Network", "18", "0.0%", "0.0%", "100.0%", "1.00"],
-    ["Care", "12", "33.3%", "50.0%", "16.7%", "6.50"],
+    ["Customer care", "12", "33.3%", "50.0%", "16.7%", "6.50"],
     ["Overall", "6", "50.0%", "16.7%", "33.3%", "6.67"],
 ];
 
@@ -246,6 +252,91 @@ async fn the_console_in_a_real_browser() {
         got.get("reloads")
     );
     assert_eq!(got.get("message").str(), "reviewed");
+    assert_eq!(
+        got.get("message_text").str(),
+        tr(Lang::En, "console-message-reviewed")
+    );
+
+    // The language tour: Accept-Language first, then the switcher (kept in a cookie).
+    let i18n = got.get("i18n");
+    assert_eq!(i18n.get("by_accept_language").str(), "zh-CN");
+    const PAGES: [(&str, &str); 6] = [
+        ("overview", "console-overview-title"),
+        ("responses", "console-responses-title"),
+        ("accounts", "console-accounts-title"),
+        ("commitments", "console-commitments-title"),
+        ("cases", "console-cases-title"),
+        ("warnings", "console-warnings-title"),
+    ];
+    for (run, lang) in [
+        ("zh-CN", Lang::ZhCn),
+        ("switched_en", Lang::En),
+        ("switched_zh-CN", Lang::ZhCn),
+    ] {
+        let v = i18n.get(run);
+        assert_eq!(v.get("html_lang").str(), lang.tag(), "{run}");
+        for (page, key) in PAGES {
+            let p = v.get("pages").get(page);
+            assert_eq!(
+                p.get("title").str(),
+                tr(lang, key),
+                "{run}: title of {page}"
+            );
+            assert_eq!(
+                p.get("nav").str(),
+                tr(lang, "console-nav-responses"),
+                "{run}: navigation on {page}"
+            );
+            let f = format!("{page}.{}.png", lang.tag());
+            let png = std::fs::read(artifacts.join(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{f} is a PNG");
+        }
+        assert_eq!(
+            v.get("chart_title").str(),
+            tr(lang, "console-chart-by-dimension"),
+            "{run}: chart title"
+        );
+        let header: Vec<&str> = v
+            .get("dimension_header")
+            .array()
+            .iter()
+            .map(json::Value::str)
+            .collect();
+        let want: Vec<String> = ["group", "n", "high", "middle", "low", "mean"]
+            .iter()
+            .map(|k| tr(lang, &format!("console-col-{k}")))
+            .collect();
+        assert_eq!(header, want, "{run}: table header");
+        assert_eq!(v.get("overview_mean").str(), "6.67", "{run}: the mean");
+        // The newest response's start, formatted for the language by the page, is the
+        // seeded time formatted by the catalogue's conventions.
+        let newest = v.get("newest");
+        let id = newest
+            .get("href")
+            .str()
+            .trim_start_matches("/responses/")
+            .to_string();
+        let i = ids
+            .iter()
+            .position(|x| x.to_string() == id)
+            .unwrap_or_else(|| panic!("{run}: {id} is a seeded response"));
+        assert_eq!(i, SEEDED.len() - 1, "newest first");
+        let at = 1_764_000_000_000 + i as i64 * 60_000;
+        assert_eq!(newest.get("started").str(), lf::datetime(lang, at), "{run}");
+        assert_eq!(
+            newest.get("status").str(),
+            label(lang, Domain::Status, "complete"),
+            "{run}"
+        );
+    }
+    assert!(
+        i18n.get("zh-CN")
+            .get("newest")
+            .get("started")
+            .str()
+            .contains('年'),
+        "a Chinese date"
+    );
     for f in ["overview.png", "overview-tablet.png", "response.png"] {
         let png = std::fs::read(artifacts.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{f} is a PNG");

@@ -450,3 +450,55 @@ async fn operations_forms_enrolment_and_revocation() {
         .expect("responses");
     assert_eq!(rows.items.len(), 6);
 }
+
+/// The reader's choice of language is kept in the console account: another browser
+/// (no cookie) starts in it after signing in. A choice made without a session stays in
+/// that browser's cookie and changes no account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_choice_follows_the_account() {
+    let w = world().await;
+    let st = w.srv.server.storage.clone();
+    let language = |who: &str| {
+        st.console_account(TENANT, who)
+            .expect("read the account")
+            .expect("account exists")
+            .language
+    };
+    assert_eq!(language("view"), None, "no choice yet");
+    let mut a = console(&w);
+    tokio::task::block_in_place(|| {
+        sign_in(&mut a, "view", PW).expect("signed in");
+        let r = a.get("/lang?to=zh-CN&back=/");
+        assert_eq!(r.status, 303);
+        assert_eq!(a.cookies.get("fs_lang").map(String::as_str), Some("zh-CN"));
+    });
+    assert_eq!(language("view").as_deref(), Some("zh-CN"));
+
+    let mut b = console(&w);
+    tokio::task::block_in_place(|| {
+        let login = b.get("/login");
+        assert!(
+            login.text().contains("<html lang=\"en\">"),
+            "a new browser starts in English"
+        );
+        sign_in(&mut b, "view", PW).expect("signed in");
+        assert_eq!(b.cookies.get("fs_lang").map(String::as_str), Some("zh-CN"));
+        let home = b.get("/");
+        assert!(
+            home.text().contains("<html lang=\"zh-CN\">"),
+            "{}",
+            home.text()
+        );
+        // Back to English from this browser: the account follows.
+        assert_eq!(b.get("/lang?to=en&back=/").status, 303);
+    });
+    assert_eq!(language("view").as_deref(), Some("en"));
+
+    let mut c = console(&w);
+    tokio::task::block_in_place(|| {
+        assert_eq!(c.get("/lang?to=zh-CN&back=/login").status, 303);
+        assert_eq!(c.cookies.get("fs_lang").map(String::as_str), Some("zh-CN"));
+    });
+    assert_eq!(language("admin"), None, "no session, no account changed");
+    assert_eq!(language("view").as_deref(), Some("en"));
+}

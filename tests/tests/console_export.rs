@@ -253,6 +253,13 @@ async fn exports_read_back_by_csv_and_openpyxl() {
         lh.contains(&"客户类型"),
         "question labels as headers: {lh:?}"
     );
+    // The fixed columns' headers in the same language (names mode keeps `_id` ...).
+    assert_eq!(
+        &lh[..2],
+        ["问卷 ID", "表单"],
+        "fixed headers in Chinese: {lh:?}"
+    );
+    assert!(lh.contains(&"状态") && !lh.contains(&"_status"), "{lh:?}");
     let seg = lh
         .iter()
         .position(|h| *h == "客户类型")

@@ -210,3 +210,79 @@ async fn hello_must_name_the_negotiated_version() {
     );
     srv.server.shutdown().await;
 }
+
+/// An old device enrols over fieldsync/1 (its `Enrol` in v1 framing, naming v1), then
+/// syncs in v1; an `Enrol` that names another version than the connection's is
+/// refused and consumes nothing: the same code still enrols afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_device_enrols_over_v1() {
+    use fieldsync_core::store::SyncIdentity;
+    use fieldsync_core::sync::wire::Enrol;
+
+    let srv = TestServer::start().await;
+    srv.user("li", &[("team:north", true, true)]);
+    let mut old = Device::new("old-phone", "li");
+    old.cfg = v1_only();
+    let link = srv.enrolment_link("li");
+    let enrol = |protocol: u16| {
+        ClientMsg::Enrol(Enrol {
+            protocol,
+            code: link.code.clone(),
+            device_id: old.id.clone(),
+            public_key: serde_bytes::ByteBuf::from(
+                old.store.device_key().unwrap().public_key().to_vec(),
+            ),
+            device_name: "old phone (test)".into(),
+            replica: old.store.replica_id().unwrap(),
+        })
+    };
+    let exchange = |msg: ClientMsg| async {
+        let conn = conn_offering(&srv, &[PROTOCOL_V1]).await.unwrap();
+        assert_eq!(quic::negotiated_version(&conn).unwrap(), PROTOCOL_V1);
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        quic::write_msgs(&mut send, PROTOCOL_V1, &[msg])
+            .await
+            .unwrap();
+        let _ = send.finish();
+        quic::read_msg::<ServerMsg>(&mut recv, PROTOCOL_V1)
+            .await
+            .unwrap()
+    };
+    // Naming v2 on a v1 connection: refused, the code is not used up.
+    let refused = exchange(enrol(PROTOCOL_VERSION)).await;
+    assert!(
+        matches!(&refused, Some((ServerMsg::Error(e), _)) if e.code == ErrorCode::UnsupportedVersion),
+        "{refused:?}"
+    );
+    let reply = exchange(enrol(PROTOCOL_V1)).await;
+    let Some((ServerMsg::Enrolled(e), _)) = reply else {
+        panic!("v1 enrolment refused: {reply:?}");
+    };
+    assert_eq!((e.tenant.as_str(), e.user_id.as_str()), (TENANT, "li"));
+    old.store
+        .set_sync_identity(&SyncIdentity {
+            device_id: e.device_id,
+            tenant: e.tenant,
+            user_id: e.user_id,
+            server: endpoint_of(&srv),
+        })
+        .unwrap();
+    // It syncs in v1 with its new identity, and the server knows the device.
+    let s = scope("team:north");
+    let id = old
+        .store
+        .create(&s, &sample::account("Harbour Co", "li", "north"))
+        .unwrap();
+    let (r, _) = old.sync().await.unwrap();
+    assert_eq!(r.accepted, 1, "{r:?}");
+    assert_eq!(srv.server.storage.doc_log(TENANT, id).unwrap().len(), 1);
+    assert!(
+        srv.server
+            .storage
+            .list_devices(TENANT)
+            .unwrap()
+            .iter()
+            .any(|d| d.id == "old-phone")
+    );
+    srv.server.shutdown().await;
+}

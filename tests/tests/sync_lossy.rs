@@ -18,7 +18,7 @@ fn bad_link() -> Faults {
         reorder: 0.20,
         delay: Duration::from_millis(5),
         jitter: Duration::from_millis(10),
-        blackout_until: None,
+        ..Faults::default()
     }
 }
 
@@ -128,7 +128,7 @@ async fn blackout_longer_than_idle_timeout_and_port_rebinding() {
     let mut a = Device::enrolled(&srv, "flap-a", "li").await;
     a.cfg.idle_timeout = Duration::from_secs(2);
     a.cfg.keep_alive = Duration::from_millis(500);
-    let mut proxy = Proxy::start(
+    let proxy = Proxy::start(
         srv.addr(),
         Faults {
             delay: Duration::from_millis(20),

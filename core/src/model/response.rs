@@ -74,7 +74,9 @@ pub enum Answer {
 /// A reference to an attachment stored outside the document, by content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct AttachmentRef {
-    /// SHA-256 of the bytes, lowercase hex (64 characters).
+    /// SHA-256 of the bytes, lowercase hex (64 characters). The key in lists: two
+    /// people attaching files offline both keep theirs.
+    #[key]
     pub sha256: String,
     /// Size in bytes.
     pub size: i64,

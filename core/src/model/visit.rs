@@ -5,6 +5,7 @@
 use autosurgeon::{Hydrate, Reconcile, Text};
 
 use super::common::{GeoPoint, check_score_of_ten};
+use super::response::AttachmentRef;
 use super::{Record, RecordContext, check_doc_ref, require_text};
 use crate::error::{Error, ValidationError};
 use crate::ids::{Kind, Timestamp};
@@ -108,6 +109,10 @@ pub struct Visit {
     pub commitments: Vec<Commitment>,
     /// Cancelled before it happened.
     pub cancelled: bool,
+    /// Photos, signatures, voice notes and files attached to the visit, by content hash
+    /// (the bytes are blobs outside the document). Added after visits shipped.
+    #[autosurgeon(missing = "Default::default")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl PartialEq for Visit {
@@ -124,6 +129,7 @@ impl PartialEq for Visit {
             && self.issues == o.issues
             && self.commitments == o.commitments
             && self.cancelled == o.cancelled
+            && self.attachments == o.attachments
     }
 }
 
@@ -180,6 +186,18 @@ impl Record for Visit {
                     format!("commitments[{i}].id"),
                     "duplicate",
                     "commitment ids must be unique",
+                )
+                .into());
+            }
+        }
+        let mut hashes = std::collections::HashSet::new();
+        for (i, a) in self.attachments.iter().enumerate() {
+            a.check(&format!("attachments[{i}]"))?;
+            if !hashes.insert(a.sha256.as_str()) {
+                return Err(ValidationError::new(
+                    format!("attachments[{i}].sha256"),
+                    "duplicate",
+                    "the same content is attached twice",
                 )
                 .into());
             }

@@ -347,8 +347,28 @@ impl Store {
     ) -> Result<Vec<Result<ApplyOutcome>>> {
         self.check_open()?;
         let n = docs.len();
+        // A document listed more than once (only a broken or hostile peer sends that;
+        // found by fuzzing) is applied once with all its changes in the order given:
+        // taking its slot lock twice would deadlock. A repeat with another kind or
+        // scope is refused.
+        let mut repeat_of: Vec<Option<usize>> = vec![None; n];
+        let mut first: std::collections::HashMap<DocId, usize> = Default::default();
+        for i in 0..n {
+            match first.get(&docs[i].id) {
+                Some(&j) => {
+                    repeat_of[i] = Some(j);
+                    if docs[i].kind == docs[j].kind && docs[i].scope == docs[j].scope {
+                        let extra = std::mem::take(&mut docs[i].changes);
+                        docs[j].changes.extend(extra);
+                    }
+                }
+                None => {
+                    first.insert(docs[i].id, i);
+                }
+            }
+        }
         // Slot locks are taken in id order, so two batches never wait on each other.
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = (0..n).filter(|&i| repeat_of[i].is_none()).collect();
         order.sort_by_key(|&i| docs[i].id);
         let mut results: Vec<Option<Result<ApplyOutcome>>> = (0..n).map(|_| None).collect();
         let slots: Vec<_> = order
@@ -516,6 +536,24 @@ impl Store {
             }
         }
         drop(guards);
+        for (i, r) in repeat_of.iter().enumerate() {
+            let Some(j) = *r else { continue };
+            let (d, f) = (&docs[i], &docs[j]);
+            results[i] = Some(if d.kind != f.kind || d.scope != f.scope {
+                Err(Error::Malformed(format!(
+                    "document {} listed twice in one batch with another kind or scope",
+                    d.id
+                )))
+            } else {
+                match &results[j] {
+                    Some(Ok(o)) => Ok(o.clone()),
+                    _ => Err(Error::Malformed(format!(
+                        "document {} listed twice in one batch; its first entry failed",
+                        d.id
+                    ))),
+                }
+            });
+        }
         let changed: Vec<DocId> = pending.iter().map(|p| p.id).collect();
         self.notify(&changed, ChangeOrigin::Remote);
         Ok(results

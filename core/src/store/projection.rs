@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{Sealer, row_aad};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, Kind};
-use crate::model::{Account, Case, Form, Response, Visit};
+use crate::model::{Account, BlobRefs, Case, Form, Response, Visit};
 
 /// Writes the projection rows of one document inside the write transaction.
 pub struct Projector<'a> {
@@ -45,6 +45,23 @@ impl<'a> Projector<'a> {
     fn clear_rows(&self, sql: &str) -> Result<()> {
         if !self.fresh {
             self.tx.prepare_cached(sql)?.execute([self.idb()])?;
+        }
+        Ok(())
+    }
+
+    /// Replace this document's rows in `blob_refs` (the blobs it references: what lazy
+    /// download fetches and what the server's fetch authorisation reads).
+    fn blob_refs<R: BlobRefs>(&self, r: &R) -> Result<()> {
+        self.clear_rows("DELETE FROM blob_refs WHERE doc_id = ?1")?;
+        let mut ins = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO blob_refs (hash, doc_id, size) VALUES (?1, ?2, ?3)",
+        )?;
+        for a in r.blob_refs() {
+            // Shapes are validated on local writes; a remote reference that does not
+            // parse references nothing fetchable.
+            if let Ok(h) = a.hash() {
+                ins.execute(params![&h[..], self.idb(), a.size])?;
+            }
         }
         Ok(())
     }
@@ -197,6 +214,7 @@ impl Projectable for Response {
                 s.band().as_str()
             ])?;
         }
+        p.blob_refs(self)?;
         Ok(())
     }
 }
@@ -284,6 +302,7 @@ impl Projectable for Visit {
             self.cancelled,
             summary
         ])?;
+        p.blob_refs(self)?;
         p.clear_rows("DELETE FROM commitments WHERE visit_id = ?1")?;
         let mut ins = p.tx.prepare_cached(
             "INSERT OR REPLACE INTO commitments (visit_id, commitment_id, account_id, owner, due_at,
@@ -363,6 +382,7 @@ fn clear(tx: &Transaction<'_>, id: DocId, kind: Kind) -> Result<()> {
             "DELETE FROM responses WHERE doc_id = ?1",
             "DELETE FROM response_scores WHERE doc_id = ?1",
             "DELETE FROM response_regions WHERE doc_id = ?1",
+            "DELETE FROM blob_refs WHERE doc_id = ?1",
         ],
         Kind::Account => &[
             "DELETE FROM accounts WHERE doc_id = ?1",
@@ -371,6 +391,7 @@ fn clear(tx: &Transaction<'_>, id: DocId, kind: Kind) -> Result<()> {
         Kind::Visit => &[
             "DELETE FROM visits WHERE doc_id = ?1",
             "DELETE FROM commitments WHERE visit_id = ?1",
+            "DELETE FROM blob_refs WHERE doc_id = ?1",
         ],
         Kind::Case => &["DELETE FROM cases WHERE doc_id = ?1"],
     };

@@ -222,6 +222,45 @@ ALTER TABLE cases ADD COLUMN follow_up_score INTEGER;
 INSERT INTO meta (key, value) VALUES ('projections_stale', X'01')
     ON CONFLICT(key) DO UPDATE SET value = X'01';
 "#,
+    // 5: attachments (store/blobs.rs). Blobs live outside the CRDT, addressed by
+    // SHA-256; their bytes are sealed chunk by chunk (AAD: hash and chunk index).
+    // `blob_refs` is a projection (which documents reference which blob), rebuilt once
+    // on open because older responses may hold attachment answers already.
+    r#"
+CREATE TABLE blobs (
+    hash          BLOB PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    chunks        INTEGER NOT NULL,
+    media_type    TEXT,
+    local         INTEGER NOT NULL,
+    have_chunks   INTEGER NOT NULL DEFAULT 0,
+    complete      INTEGER NOT NULL DEFAULT 0,
+    sent_chunks   INTEGER NOT NULL DEFAULT 0,
+    on_server     INTEGER NOT NULL DEFAULT 0,
+    added_at      INTEGER NOT NULL,
+    last_used     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX blobs_upload ON blobs(added_at) WHERE local = 1 AND on_server = 0;
+CREATE INDEX blobs_evict ON blobs(last_used) WHERE on_server = 1 AND have_chunks > 0;
+
+CREATE TABLE blob_chunks (
+    hash   BLOB NOT NULL,
+    idx    INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (hash, idx)
+);
+
+CREATE TABLE blob_refs (
+    hash   BLOB NOT NULL,
+    doc_id BLOB NOT NULL REFERENCES documents(id),
+    size   INTEGER NOT NULL,
+    PRIMARY KEY (hash, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX blob_refs_doc ON blob_refs(doc_id);
+
+INSERT INTO meta (key, value) VALUES ('projections_stale', X'01')
+    ON CONFLICT(key) DO UPDATE SET value = X'01';
+"#,
 ];
 
 /// The schema version this build writes.

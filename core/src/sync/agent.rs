@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+mod blobs;
+
 use super::client::{ClientConfig, SyncReport};
 use super::quic::{self, WireStats};
 use super::wire::{ClientMsg, ServerMsg};
@@ -54,6 +56,11 @@ struct Shared {
     last_sync_at: Mutex<Option<Timestamp>>,
     last_error: Mutex<Option<String>>,
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
+    /// Blob transfers: progress observer, scopes downloaded eagerly, and whether a
+    /// background transfer task runs on the current connection.
+    blob_observer: Mutex<Option<Arc<dyn super::blobs::BlobObserver>>>,
+    eager_scopes: Mutex<Vec<crate::ids::Scope>>,
+    blob_task: AtomicBool,
 }
 
 /// The sync agent of one device store.
@@ -102,6 +109,9 @@ impl SyncAgent {
                 last_sync_at: Mutex::new(None),
                 last_error: Mutex::new(None),
                 observer: Mutex::new(None),
+                blob_observer: Mutex::new(None),
+                eager_scopes: Mutex::new(Vec::new()),
+                blob_task: AtomicBool::new(false),
             }),
             rt,
             task: Mutex::new(None),
@@ -250,6 +260,14 @@ async fn background(s: Arc<Shared>, interval: Duration) {
             let r = quic::run_exchange(&conn, &s.store, cfg.clone()).await;
             let failed = r.is_err();
             record(&s, &r);
+            if let Err(Error::Throttled { retry_after_ms, .. }) = &r {
+                // Over a quota: the connection is fine; wait as told (local writes do
+                // not cut the wait short), then try again on it.
+                if !wait_out(&s, &conn, Duration::from_millis(*retry_after_ms)).await {
+                    break;
+                }
+                continue;
+            }
             if failed || s.stop.load(Ordering::Acquire) {
                 break;
             }
@@ -257,6 +275,8 @@ async fn background(s: Arc<Shared>, interval: Duration) {
             if live_task.is_none() {
                 live_task = Some(tokio::spawn(listen_live(conn.clone(), live.clone())));
             }
+            // Blobs move on their own stream beside the exchanges, never before them.
+            blobs::spawn_transfers(&s, &conn);
             backoff = Duration::from_millis(500);
             tokio::select! {
                 () = live.notified() => {}
@@ -276,6 +296,22 @@ async fn background(s: Arc<Shared>, interval: Duration) {
         }
         conn.close(0u32.into(), b"bye");
         s.connected.store(false, Ordering::Release);
+    }
+}
+
+/// Sleep `wait` unless the agent stops or the connection closes (then `false`).
+async fn wait_out(s: &Shared, conn: &quinn::Connection, wait: Duration) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return !s.stop.load(Ordering::Acquire),
+            () = s.wake.notified() => {
+                if s.stop.load(Ordering::Acquire) {
+                    return false;
+                }
+            }
+            _ = conn.closed() => return false,
+        }
     }
 }
 

@@ -200,8 +200,25 @@ impl ClientSession {
                     _ => Error::Remote(e.message),
                 });
             }
+            ServerMsg::Throttled(t) => {
+                // Everything acknowledged so far is marked; the rest stays pending.
+                self.phase = Phase::Finished;
+                return Err(Error::Throttled {
+                    limit: t.limit.as_str(),
+                    retry_after_ms: u64::from(t.retry_after_ms),
+                });
+            }
             ServerMsg::Done => self.server_done = true,
             ServerMsg::Enrolled(_) => return Err(Error::Malformed("unexpected Enrolled".into())),
+            ServerMsg::BlobStatus(_)
+            | ServerMsg::BlobChunkAck(_)
+            | ServerMsg::BlobInfo(_)
+            | ServerMsg::BlobData(_)
+            | ServerMsg::BlobRefused(_) => {
+                return Err(Error::Malformed(
+                    "blob message on an exchange stream".into(),
+                ));
+            }
         }
         self.maybe_finish();
         Ok(self.drain())

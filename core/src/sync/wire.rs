@@ -22,8 +22,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+pub mod blob;
 pub mod dict;
 mod pack;
+
+pub use blob::{
+    BlobChunk, BlobChunkAck, BlobGet, BlobInfo, BlobOffer, BlobRefusal, BlobRefused, BlobStatus,
+    ChunkResult,
+};
 
 /// Newest protocol version: carried in the ALPN id and in `Hello`.
 pub const PROTOCOL_VERSION: u16 = 2;
@@ -120,6 +126,13 @@ pub enum ClientMsg {
     Subscribe,
     /// The device has nothing more to send on this exchange.
     Bye,
+    /// Blobs (own stream, after an exchange authenticated the connection): offer a blob
+    /// for upload / ask whether the server holds it.
+    BlobOffer(BlobOffer),
+    /// Blobs: one uploaded chunk.
+    BlobChunk(BlobChunk),
+    /// Blobs: ask for a blob from a chunk on.
+    BlobGet(BlobGet),
 }
 
 /// Messages the server sends.
@@ -145,6 +158,20 @@ pub enum ServerMsg {
     Error(ErrorMsg),
     /// The server has nothing more to send on this exchange.
     Done,
+    /// Blobs: where an offered blob stands.
+    BlobStatus(BlobStatus),
+    /// Blobs: reply to one uploaded chunk.
+    BlobChunkAck(BlobChunkAck),
+    /// Blobs: a download begins (its chunks follow as `BlobData`).
+    BlobInfo(BlobInfo),
+    /// Blobs: one downloaded chunk.
+    BlobData(BlobChunk),
+    /// Blobs: a refused request.
+    BlobRefused(BlobRefused),
+    /// The device is over one of its quotas: nothing of this exchange after the
+    /// message that hit the limit was done; retry after `retry_after_ms`. Appended after
+    /// the blob messages in the quota change (docs/protocol.md, "Quotas").
+    Throttled(Throttled),
 }
 
 /// See [`ClientMsg::Hello`].
@@ -415,6 +442,35 @@ pub struct ScopesChanged {
     pub position: u64,
 }
 
+/// Which per-device limit a throttled request hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuotaLimit {
+    /// Exchanges started per minute.
+    Exchanges,
+    /// Pushed change bytes per second.
+    PushBytes,
+}
+
+impl QuotaLimit {
+    /// Stable name (errors, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaLimit::Exchanges => "exchanges",
+            QuotaLimit::PushBytes => "push_bytes",
+        }
+    }
+}
+
+/// See [`ServerMsg::Throttled`]. The exchange ends after it: the server answers nothing
+/// more on that stream and the device opens a new one after the wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttled {
+    /// The limit hit.
+    pub limit: QuotaLimit,
+    /// Milliseconds until the device may try again.
+    pub retry_after_ms: u32,
+}
+
 /// Error codes a server returns; the app can act on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorCode {
@@ -538,6 +594,11 @@ pub trait WireMsg: Serialize + DeserializeOwned {
     /// Payloads up to this size get the thorough zstd level: a full push batch from a
     /// device (one exchange at a time), less from the server (many devices at once).
     const THOROUGH_UP_TO: usize;
+    /// Whether the sender should try to compress this message. Blob chunks are not
+    /// (photos and audio are compressed already; trying costs CPU on every chunk).
+    fn compressible(&self) -> bool {
+        true
+    }
 }
 
 fn doc_bytes(docs: &[DocChanges]) -> Vec<&[u8]> {
@@ -570,6 +631,9 @@ fn fill_docs(docs: &mut [DocChanges], changes: Vec<Vec<u8>>) -> Result<(), WireE
 
 impl WireMsg for ClientMsg {
     const THOROUGH_UP_TO: usize = 320 << 10;
+    fn compressible(&self) -> bool {
+        !matches!(self, ClientMsg::BlobChunk(_))
+    }
     fn carries_changes(&self) -> bool {
         matches!(self, ClientMsg::Push(_))
     }
@@ -599,6 +663,9 @@ impl WireMsg for ClientMsg {
 
 impl WireMsg for ServerMsg {
     const THOROUGH_UP_TO: usize = 64 << 10;
+    fn compressible(&self) -> bool {
+        !matches!(self, ServerMsg::BlobData(_))
+    }
     fn carries_changes(&self) -> bool {
         matches!(self, ServerMsg::PullBatch(_))
     }
@@ -701,6 +768,10 @@ fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
 
 /// Encode a message as one frame of protocol `version`.
 pub fn encode_for<T: WireMsg>(version: u16, msg: &T) -> Vec<u8> {
+    if !msg.compressible() {
+        // postcard only fails on writers that run out of space; a Vec grows.
+        return frame(0, &postcard::to_allocvec(msg).unwrap_or_default());
+    }
     if version == PROTOCOL_V1 {
         return encode(msg);
     }

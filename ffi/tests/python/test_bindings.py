@@ -117,6 +117,14 @@ class Bindings(unittest.TestCase):
             s.create_visit("account:acme", bad)
         self.assertEqual(e.exception.field, "scores.overall")
         self.assertEqual(e.exception.code, "score_out_of_range")
+        # The stable code and parameters render in either language from the catalogue.
+        params = [fs.ErrorParam(name="field", value=e.exception.field),
+                  fs.ErrorParam(name="rule", value=e.exception.code),
+                  fs.ErrorParam(name="message", value="")]
+        self.assertEqual(fs.error_message("validation", params, "zh-CN"),
+                         "scores.overall：评分超出量表范围")
+        self.assertEqual(fs.error_message("validation", params, "en"),
+                         "scores.overall: the score is outside the scale")
         with self.assertRaises(fs.FieldsyncError.NotFound):
             s.get_visit("0" * 32)
         with self.assertRaises(fs.FieldsyncError.InvalidArgument):
@@ -252,6 +260,17 @@ class Bindings(unittest.TestCase):
             c.sync_now()
         self.assertEqual(a.get_visit(vid).notes, "[A] Agenda. [B]")
         self.assertEqual(b.get_visit(vid).notes, a.get_visit(vid).notes)
+        # Positions count characters, in Chinese too (and the note still syncs).
+        a.insert_visit_note(vid, 0, "议程：")
+        a.insert_visit_note(vid, 3, "续约。")
+        self.assertEqual(a.get_visit(vid).notes, "议程：续约。[A] Agenda. [B]")
+        vb = b.get_visit(vid)
+        vb.notes = vb.notes + " 下周回访。"
+        b.update_visit(vid, vb)
+        for c in (ca, cb, ca):
+            c.sync_now()
+        self.assertEqual(a.get_visit(vid).notes, "议程：续约。[A] Agenda. [B] 下周回访。")
+        self.assertEqual(b.get_visit(vid).notes, a.get_visit(vid).notes)
         # Background sync with a progress listener.
         done = threading.Event()
 
@@ -271,6 +290,45 @@ class Bindings(unittest.TestCase):
         self.assertTrue(done.is_set())
         cb.stop_background()
         self.assertFalse(cb.status().background)
+        # Attachments: A attaches a photo to the visit and uploads it with progress; B
+        # sees the reference, fetches the bytes when it opens the visit, exports them.
+        photo = os.path.join(self.dir, "site.jpg")
+        data = os.urandom(300_000)
+        with open(photo, "wb") as f:
+            f.write(data)
+        ref = a.attach_to_visit(vid, photo, "image/jpeg", "site.jpg")
+        self.assertEqual(len(ref.sha256), 64)
+        self.assertEqual(a.get_visit(vid).attachments, [ref])
+        seen = []
+
+        class BlobProgress(fs.BlobProgressListener):
+            def on_progress(self, sha256, upload, chunks_done, chunks_total):
+                seen.append((sha256, upload, chunks_done, chunks_total))
+
+        ca.set_blob_progress_listener(BlobProgress())
+        self.assertEqual(ca.transfer_blobs_now().uploaded, 1)
+        self.assertIn((ref.sha256, True, 2, 2), seen)
+        self.assertTrue(a.blob_status(ref.sha256).on_server)
+        cb.sync_now()
+        self.assertEqual(b.missing_blobs(vid), [ref.sha256])
+        self.assertIsNone(b.blob_status(ref.sha256))
+        # The server authorises the fetch from its merged view, which follows the log.
+        for _ in range(100):
+            try:
+                got = cb.fetch_document_blobs(vid)
+                break
+            except fs.FieldsyncError.Unauthorized:
+                time.sleep(0.1)
+        self.assertEqual(got.downloaded, 1)
+        self.assertEqual(b.missing_blobs(vid), [])
+        copy = os.path.join(self.dir, "copy.jpg")
+        b.export_blob(ref.sha256, copy)
+        with open(copy, "rb") as f:
+            self.assertEqual(f.read(), data)
+        with self.assertRaises(fs.FieldsyncError.InvalidArgument):
+            b.export_blob("not-a-hash", copy)
+        with self.assertRaises(fs.FieldsyncError.NotFound):
+            b.export_blob("0" * 64, copy)
 
 
 if __name__ == "__main__":

@@ -224,13 +224,22 @@ enum Scenarios {
         do {
             _ = try s.createVisit(bad, in: "account:acme")
             throw ScenarioFailure(description: "an out-of-range score was accepted")
-        } catch FieldsyncError.Validation(let field, let code, _) {
+        } catch let e as FieldsyncError {
+            guard case .Validation(let field, let code, _) = e else { throw e }
             try check(field == "scores.overall" && code == "score_out_of_range", "validation \(field) \(code)")
+            // A stable code and parameters, and the default renderings in both languages.
+            try check(e.errorCode == "validation" && e.errorParams["rule"] == "score_out_of_range", "code \(e.errorCode)")
+            try check(e.message(in: .english) == "scores.overall: the score is outside the scale", e.message(in: .english))
+            try check(e.message(in: .chinese) == "scores.overall：评分超出量表范围", e.message(in: .chinese))
         }
         do {
             _ = try s.visit(String(repeating: "0", count: 32))
             throw ScenarioFailure(description: "missing record found")
-        } catch FieldsyncError.NotFound {}
+        } catch let e as FieldsyncError {
+            guard case .NotFound(let id) = e else { throw e }
+            try check(e.errorCode == "not_found", "not-found code")
+            try check(e.message(inLanguage: "zh") == "找不到记录 \(id)（可能已被删除）。", e.message(inLanguage: "zh"))
+        }
         do {
             _ = try s.visit("not-an-id")
             throw ScenarioFailure(description: "bad id accepted")
@@ -441,5 +450,37 @@ enum Scenarios {
         cb.stopBackground()
         try check(try !cb.status().background, "background stopped")
         token.cancel()
+        // Attachments: A attaches a photo to the visit and uploads it with progress; B
+        // sees the reference, fetches the bytes when it opens the visit, exports them.
+        var gen = SystemRandomNumberGenerator()
+        let bytes = Data((0..<300_000).map { _ in UInt8.random(in: 0...255, using: &gen) })
+        let photo = URL(fileURLWithPath: dir + "/site.jpg")
+        try bytes.write(to: photo)
+        let ref = try a.attach(photo, toVisit: vid, mediaType: "image/jpeg")
+        try check(ref.sha256.count == 64, "hex SHA-256: \(ref.sha256)")
+        try check(try a.visit(vid).attachments == [ref], "the visit holds the reference")
+        let seen = Box([BlobProgress]())
+        ca.onBlobProgress { p in seen.with { $0.append(p) } }
+        try check(try ca.transferBlobsNow().uploaded == 1, "uploaded")
+        try check(seen.with { $0.contains(BlobProgress(sha256: ref.sha256, upload: true, chunksDone: 2, chunksTotal: 2)) },
+                  "progress: \(seen.with { $0 })")
+        try check(try a.blobStatus(ref.sha256)?.onServer == true, "on the server")
+        try cb.syncNow()
+        try check(try b.missingBlobs(vid) == [ref.sha256], "b lacks the bytes")
+        try check(try b.blobStatus(ref.sha256) == nil, "unknown on b")
+        // The server authorises a fetch from its merged view, which follows the log.
+        var report: BlobTransferReport? = nil
+        try check(try waitUntil(10) {
+            do { report = try cb.fetchAttachments(of: vid) } catch FieldsyncError.Unauthorized { return false }
+            return true
+        }, "b was allowed to fetch the photo")
+        try check(report?.downloaded == 1, "downloaded: \(String(describing: report))")
+        try check(try b.missingBlobs(vid).isEmpty, "nothing missing on b")
+        let copy = URL(fileURLWithPath: dir + "/copy.jpg")
+        try b.exportBlob(ref.sha256, to: copy)
+        try check(try Data(contentsOf: copy) == bytes, "the copy is the photo")
+        do { try b.exportBlob("not-a-hash", to: copy); try check(false, "a bad hash is refused") } catch FieldsyncError.InvalidArgument {}
+        do { try b.exportBlob(String(repeating: "0", count: 64), to: copy); try check(false, "an unknown blob is NotFound") } catch FieldsyncError.NotFound {}
+        ca.onBlobProgress(nil)
     }
 }

@@ -17,7 +17,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use fieldsync_i18n::t;
+
 use super::ConsoleState;
+use super::i18n::lang;
 use crate::storage::console::{ConsoleAccount, ConsoleSession, Role};
 
 /// The session cookie.
@@ -95,19 +98,15 @@ impl IntoResponse for Refusal {
                 r#"{"error":"sign_in_required"}"#,
             )
                 .into_response(),
-            Refusal::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "Your role does not allow this page or action.",
-            )
-                .into_response(),
-            Refusal::Csrf => (
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from the console. Reload the page and try again.",
-            )
-                .into_response(),
-            Refusal::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "Storage is unavailable.").into_response()
+            Refusal::Forbidden => {
+                (StatusCode::FORBIDDEN, t!(lang(), "console-forbidden")).into_response()
             }
+            Refusal::Csrf => (StatusCode::FORBIDDEN, t!(lang(), "console-csrf")).into_response(),
+            Refusal::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                t!(lang(), "console-unavailable"),
+            )
+                .into_response(),
         }
     }
 }
@@ -232,13 +231,14 @@ pub enum SignInError {
     Unavailable,
 }
 
-/// Check a name and password; on success store a new session and return its token.
-/// Blocking (PBKDF2 and SQLite): call from a blocking task.
+/// Check a name and password; on success store a new session and return its token,
+/// with the account's interface language if it chose one. Blocking (PBKDF2 and
+/// SQLite): call from a blocking task.
 pub fn sign_in(
     state: &ConsoleState,
     username: &str,
     password: &str,
-) -> Result<(String, ConsoleSession), SignInError> {
+) -> Result<(String, ConsoleSession, Option<String>), SignInError> {
     let storage = &state.inner.storage;
     let tenant = &state.inner.config.tenant;
     let now = fieldsync_core::now_ms();
@@ -275,7 +275,15 @@ pub fn sign_in(
         .create_session(&session)
         .map_err(|_| SignInError::Unavailable)?;
     let _ = storage.delete_expired_sessions(now);
-    Ok((token, session))
+    Ok((token, session, account.language))
+}
+
+/// The account name of the request's live session, if it has one. Blocking.
+pub fn session_user(state: &ConsoleState, headers: &HeaderMap) -> Option<String> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let s = state.inner.storage.session(&token_hash(&token)).ok()??;
+    (s.tenant == state.inner.config.tenant && s.expires_at > fieldsync_core::now_ms())
+        .then_some(s.username)
 }
 
 #[cfg(test)]

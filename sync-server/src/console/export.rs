@@ -108,6 +108,46 @@ const FIXED: [&str; 14] = [
     "_band",
 ];
 
+/// Catalogue keys of the fixed columns' headers in labels mode (same order as `FIXED`).
+const FIXED_LABELS: [&str; 14] = [
+    fieldsync_i18n::k!("export-col-id"),
+    fieldsync_i18n::k!("export-col-form-key"),
+    fieldsync_i18n::k!("export-col-form-version"),
+    fieldsync_i18n::k!("export-col-status"),
+    fieldsync_i18n::k!("export-col-region"),
+    fieldsync_i18n::k!("export-col-segment"),
+    fieldsync_i18n::k!("export-col-value-tier"),
+    fieldsync_i18n::k!("export-col-core"),
+    fieldsync_i18n::k!("export-col-customer-id"),
+    fieldsync_i18n::k!("export-col-enumerator"),
+    fieldsync_i18n::k!("export-col-started-at"),
+    fieldsync_i18n::k!("export-col-completed-at"),
+    fieldsync_i18n::k!("export-col-overall"),
+    fieldsync_i18n::k!("export-col-band"),
+];
+
+/// The same for a repeat sheet's first columns.
+const INSTANCE_LABELS: [&str; 3] = [
+    fieldsync_i18n::k!("export-col-id"),
+    fieldsync_i18n::k!("export-col-instance"),
+    fieldsync_i18n::k!("export-col-instance-id"),
+];
+
+/// The interface language of an export's labels: the language asked for (`zh`,
+/// `zh-CN`, `中文 (zh)`, `en` …), English otherwise.
+fn ui_lang(language: Option<&str>) -> fieldsync_i18n::Lang {
+    let Some(l) = language else {
+        return fieldsync_i18n::Lang::En;
+    };
+    fieldsync_i18n::Lang::parse(l)
+        .or_else(|| {
+            let open = l.rfind('(')?;
+            let close = l[open..].find(')')? + open;
+            fieldsync_i18n::Lang::parse(&l[open + 1..close])
+        })
+        .unwrap_or_default()
+}
+
 fn plan(merged: &Store, opts: &ExportOptions) -> Result<Plan, ExportError> {
     let rows = merged.list_forms(Some(&opts.form_key))?;
     if rows.is_empty() {
@@ -166,9 +206,20 @@ impl Plan {
     }
 
     fn header(&self, repeat: Option<&str>) -> Vec<String> {
-        let mut h: Vec<String> = match repeat {
-            None => FIXED.iter().map(|s| s.to_string()).collect(),
-            Some(_) => vec!["_id".into(), "_instance".into(), "_instance_id".into()],
+        // Names mode keeps the stable `_`-prefixed names; labels mode reads them in the
+        // export's language.
+        let ui = ui_lang(self.language.as_deref());
+        let mut h: Vec<String> = match (repeat, self.labels_mode) {
+            (None, false) => FIXED.iter().map(|s| s.to_string()).collect(),
+            (Some(_), false) => vec!["_id".into(), "_instance".into(), "_instance_id".into()],
+            (None, true) => FIXED_LABELS
+                .iter()
+                .map(|k| fieldsync_i18n::tr(ui, k))
+                .collect(),
+            (Some(_), true) => INSTANCE_LABELS
+                .iter()
+                .map(|k| fieldsync_i18n::tr(ui, k))
+                .collect(),
         };
         for c in self
             .columns
@@ -458,7 +509,6 @@ pub fn export_responses(
             })?;
             let bytes = book.save_to_buffer()?;
             out.write_all(&bytes)?;
-            let _ = &plan.language;
             Ok(n)
         }
     }

@@ -13,10 +13,12 @@ use serde::Deserialize;
 
 use super::ConsoleState;
 use super::auth::{Refusal, Signed};
+use super::i18n::{Notice, lang};
 use super::pages::{MessageQuery, author_of, blocking};
 use super::view::{self, Frame, page};
 use super::writer;
 use crate::storage::console::{ConsoleAccount, Role};
+use fieldsync_i18n::t;
 
 struct DeviceLine {
     id: String,
@@ -36,7 +38,7 @@ struct DevicesPage {
     enrolled_code: Option<String>,
     enrolled_link: Option<String>,
     qr_svg: Option<String>,
-    message: Option<String>,
+    message: Option<Notice>,
 }
 
 async fn devices_page(
@@ -65,15 +67,15 @@ async fn devices_page(
         })
     });
     page(&DevicesPage {
-        frame: Frame::new(signed, "devices", "Devices"),
+        frame: Frame::new(signed, "devices", t!(lang(), "console-devices-title")),
         rows: devices
             .into_iter()
             .map(|d| DeviceLine {
                 id: d.id,
                 name: d.name,
                 user: d.user_id,
-                enrolled: view::datetime(Some(d.enrolled_at)),
-                last_seen: view::datetime(d.last_seen_at),
+                enrolled: view::when(Some(d.enrolled_at)),
+                last_seen: view::when(d.last_seen_at),
                 revoked: d.revoked_at.is_some(),
             })
             .collect(),
@@ -81,7 +83,7 @@ async fn devices_page(
         enrolled_code: code.as_ref().map(|(c, _)| c.clone()),
         enrolled_link: code.map(|(_, l)| l),
         qr_svg,
-        message,
+        message: Notice::of(message),
     })
 }
 
@@ -127,7 +129,7 @@ pub async fn revoke(
     .await;
     Ok(match done {
         Ok(true) => Redirect::to("/ops/devices?message=revoked").into_response(),
-        Ok(false) => (StatusCode::NOT_FOUND, "No such device.").into_response(),
+        Ok(false) => (StatusCode::NOT_FOUND, t!(lang(), "console-no-device")).into_response(),
         Err(r) => r,
     })
 }
@@ -153,7 +155,7 @@ pub async fn enrol(
     let Some(link) = st.inner.link.clone() else {
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
-            "This server has no public address configured.",
+            t!(lang(), "console-no-public-address"),
         )
             .into_response());
     };
@@ -209,8 +211,9 @@ struct FormsPage {
     errors: Vec<IssueLine>,
     warnings: Vec<IssueLine>,
     preview: Option<(String, String, usize, String)>,
+    summary: String,
     upload_json: String,
-    message: Option<String>,
+    message: Option<Notice>,
 }
 
 async fn forms_page(
@@ -242,7 +245,10 @@ async fn forms_page(
                 .map(|c| format!(" {c}"))
                 .unwrap_or_default()
         ),
-        message: i.message.clone(),
+        message: match super::i18n::lang() {
+            fieldsync_i18n::Lang::En => i.message.clone(),
+            l => fieldsync_i18n::labels::form_issue(l, i.code).unwrap_or_else(|| i.message.clone()),
+        },
         code: i.code.to_string(),
     };
     let (errors, warnings, preview, upload_json) = match &imported {
@@ -265,8 +271,19 @@ async fn forms_page(
             serde_json::to_string(&i.form).unwrap_or_default(),
         ),
     };
+    let summary = preview
+        .as_ref()
+        .map_or_else(String::new, |(_, key, n, langs)| {
+            t!(
+                lang(),
+                "console-form-summary",
+                key = key,
+                n = fieldsync_i18n::format::integer(lang(), i64::try_from(*n).unwrap_or(i64::MAX)),
+                languages = langs
+            )
+        });
     page(&FormsPage {
-        frame: Frame::new(signed, "forms", "Forms"),
+        frame: Frame::new(signed, "forms", t!(lang(), "console-forms-title")),
         rows: forms
             .into_iter()
             .map(|f| FormLine {
@@ -281,8 +298,9 @@ async fn forms_page(
         errors,
         warnings,
         preview,
+        summary,
         upload_json,
-        message,
+        message: Notice::of(message),
     })
 }
 
@@ -312,7 +330,10 @@ pub async fn upload_form(
                 match field.bytes().await {
                     Ok(b) if b.len() <= xlsform::MAX_FILE_BYTES => file = Some((name, b.to_vec())),
                     _ => {
-                        return Ok((StatusCode::PAYLOAD_TOO_LARGE, "The file is too large.")
+                        return Ok((
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            t!(lang(), "console-file-too-large"),
+                        )
                             .into_response());
                     }
                 }
@@ -423,7 +444,7 @@ struct UsersPage {
     users: Vec<UserLine>,
     scopes: Vec<String>,
     console: Vec<ConsoleLine>,
-    message: Option<String>,
+    message: Option<Notice>,
 }
 
 /// Users, their grants, and console accounts.
@@ -472,11 +493,11 @@ pub async fn users(
     .await;
     Ok(match got {
         Ok((users, scopes, console)) => page(&UsersPage {
-            frame: Frame::new(&signed, "users", "Users and grants"),
+            frame: Frame::new(&signed, "users", t!(lang(), "console-users-title")),
             users,
             scopes,
             console,
-            message: m.message,
+            message: Notice::of(m.message),
         }),
         Err(r) => r,
     })

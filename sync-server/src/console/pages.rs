@@ -18,8 +18,12 @@ use fieldsync_core::store::{
 use fieldsync_core::{DocId, Kind};
 use serde::Deserialize;
 
+use fieldsync_i18n::labels::{self, Domain};
+use fieldsync_i18n::{format as lf, t};
+
 use super::ConsoleState;
 use super::auth::{self, Refusal, Signed};
+use super::i18n::{Notice, Switch, Tr, lang};
 use super::view::{self, BandRow, Frame, page};
 use super::writer::{self, Author};
 use crate::storage::console::Role;
@@ -32,18 +36,22 @@ pub(crate) async fn blocking<T: Send + 'static>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "console request failed");
-            Err((StatusCode::INTERNAL_SERVER_ERROR, "The request failed.").into_response())
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                t!(lang(), "console-request-failed"),
+            )
+                .into_response())
         }
-        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "The request failed.").into_response()),
+        Err(_) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            t!(lang(), "console-request-failed"),
+        )
+            .into_response()),
     }
 }
 
 fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        "No such record (or not in your scopes).",
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, t!(lang(), "console-not-found")).into_response()
 }
 
 // ----- sign-in ---------------------------------------------------------------------
@@ -53,6 +61,8 @@ fn not_found() -> Response {
 struct LoginPage {
     token: String,
     error: Option<String>,
+    tr: Tr,
+    langs: Vec<Switch>,
 }
 
 /// The sign-in form, bound to a fresh pre-session cookie.
@@ -67,6 +77,8 @@ fn login_page(st: &ConsoleState, error: Option<String>) -> Response {
     let mut res = page(&LoginPage {
         token: token.clone(),
         error,
+        tr: Tr::current(),
+        langs: super::i18n::switcher(),
     });
     if let Ok(v) = auth::set_cookie(
         auth::LOGIN_COOKIE,
@@ -104,26 +116,35 @@ pub async fn login(
     let (u, p) = (f.username.trim().to_string(), f.password);
     let result = tokio::task::spawn_blocking(move || auth::sign_in(&st2, &u, &p)).await;
     match result {
-        Ok(Ok((token, _))) => {
+        Ok(Ok((token, _, language))) => {
             let secure = st.inner.config.secure_cookies;
             let max_age = st.inner.config.session_ms / 1000;
             let mut res = Redirect::to("/").into_response();
-            for c in [
+            let mut cookies = vec![
                 auth::set_cookie(auth::SESSION_COOKIE, &token, max_age, secure),
                 auth::set_cookie(auth::LOGIN_COOKIE, "", 0, secure),
-            ] {
+            ];
+            // The account's own choice of language follows it to a new browser.
+            if let Some(l) = language.as_deref().and_then(fieldsync_i18n::Lang::parse) {
+                cookies.push(auth::set_cookie(
+                    super::i18n::LANG_COOKIE,
+                    l.tag(),
+                    365 * 86_400,
+                    secure,
+                ));
+            }
+            for c in cookies {
                 if let Ok(v) = c.parse() {
                     res.headers_mut().append(header::SET_COOKIE, v);
                 }
             }
             res
         }
-        Ok(Err(auth::SignInError::Locked)) => login_page(
-            &st,
-            Some("Too many failed attempts. Try again in a few minutes.".into()),
-        ),
+        Ok(Err(auth::SignInError::Locked)) => {
+            login_page(&st, Some(t!(lang(), "console-login-locked")))
+        }
         Ok(Err(auth::SignInError::Refused)) => {
-            login_page(&st, Some("Wrong user name or password.".into()))
+            login_page(&st, Some(t!(lang(), "console-login-refused")))
         }
         _ => Refusal::Unavailable.into_response(),
     }
@@ -245,19 +266,11 @@ fn band_rows(rows: &[(String, BandFigures)]) -> Vec<BandRow> {
 }
 
 fn segment_label(s: &SegmentKind) -> String {
-    match s {
-        SegmentKind::Individual => "Individual".into(),
-        SegmentKind::Family => "Family".into(),
-        SegmentKind::Enterprise => "Government / enterprise".into(),
-    }
+    labels::label(lang(), Domain::Segment, s.as_str())
 }
 
 fn dimension_label(d: &Dimension) -> String {
-    let s = d.as_str();
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+    labels::label(lang(), Domain::Dimension, d.as_str())
 }
 
 /// The query string of `q` (links to exports keep the filters).
@@ -317,26 +330,29 @@ pub async fn overview(
     };
     let dims = rows_of(&sat.by_dimension, dimension_label);
     let segs = rows_of(&sat.by_segment, segment_label);
+    let l = lang();
     let core = rows_of(&sat.by_core, |c| {
         if *c {
-            "Core customers".into()
+            t!(l, "console-core-customers")
         } else {
-            "Ordinary customers".into()
+            t!(l, "console-ordinary-customers")
         }
     });
     let tiers = rows_of(&sat.by_value_tier, |t| {
-        t.map_or("Tier unknown".to_string(), |t| {
-            format!("{} value", dimension_label_str(t.as_str()))
-        })
+        labels::label(l, Domain::Tier, t.map_or("", |t| t.as_str()))
     });
+    let periods: Vec<(String, BandFigures)> = periods
+        .into_iter()
+        .map(|(k, b)| (lf::period(l, &k), b))
+        .collect();
     let export_query = query_string(&q);
     page(&OverviewPage {
-        frame: Frame::new(&signed, "overview", "Overview"),
-        overall: BandRow::new("All responses", &sat.overall),
-        chart_dimensions: view::band_chart("Satisfaction by dimension", &dims),
-        chart_segments: view::band_chart("Satisfaction by segment", &segs),
-        chart_regions: view::band_chart("Satisfaction by region", &regions),
-        chart_periods: view::band_chart("Satisfaction by period", &periods),
+        frame: Frame::new(&signed, "overview", t!(l, "console-overview-title")),
+        overall: BandRow::new(t!(l, "console-all-responses"), &sat.overall),
+        chart_dimensions: view::band_chart(&t!(l, "console-chart-by-dimension"), &dims),
+        chart_segments: view::band_chart(&t!(l, "console-chart-by-segment"), &segs),
+        chart_regions: view::band_chart(&t!(l, "console-chart-by-region"), &regions),
+        chart_periods: view::band_chart(&t!(l, "console-chart-by-period"), &periods),
         dimensions: band_rows(&dims),
         segments: band_rows(&segs),
         core: band_rows(&core),
@@ -346,13 +362,6 @@ pub async fn overview(
         export_query,
         q,
     })
-}
-
-fn dimension_label_str(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 // ----- responses -------------------------------------------------------------------
@@ -459,6 +468,7 @@ struct ResponsesPage {
     rows: Vec<ResponseLine>,
     next: Option<String>,
     keep: String,
+    sorts: Vec<(&'static str, String)>,
 }
 
 /// Responses: filter, newest first, page by page.
@@ -485,7 +495,7 @@ pub async fn responses(
         .into_iter()
         .map(|r| ResponseLine {
             id: r.id.to_string(),
-            started: view::datetime(Some(r.started_at)),
+            started: view::when(Some(r.started_at)),
             status: r.status,
             region: r.region,
             segment: r.segment,
@@ -498,7 +508,13 @@ pub async fn responses(
         .collect();
     let keep = q.keep();
     page(&ResponsesPage {
-        frame: Frame::new(&signed, "responses", "Responses"),
+        frame: Frame::new(&signed, "responses", t!(lang(), "console-responses-title")),
+        sorts: vec![
+            ("newest", t!(lang(), "console-sort-newest")),
+            ("oldest", t!(lang(), "console-sort-oldest")),
+            ("lowest", t!(lang(), "console-sort-lowest")),
+            ("highest", t!(lang(), "console-sort-highest")),
+        ],
         rows,
         next: page_.next,
         keep,
@@ -540,17 +556,21 @@ struct ResponsePage {
     segment: String,
     core: bool,
     answers: Vec<AnswerLine>,
-    repeats: Vec<(String, usize)>,
+    repeats: Vec<String>,
     conflicts: Vec<ConflictLine>,
     reviews: Vec<ReviewLine>,
     can_review: bool,
-    message: Option<String>,
+    message: Option<Notice>,
 }
 
-fn answer_text(a: &Answer, labels: &dyn Fn(&str) -> Option<String>) -> String {
+fn answer_text(
+    l: fieldsync_i18n::Lang,
+    a: &Answer,
+    labels: &dyn Fn(&str) -> Option<String>,
+) -> String {
     match a {
         Answer::Text(s) | Answer::Date(s) | Answer::Time(s) | Answer::DateTime(s) => s.clone(),
-        Answer::Integer(i) => i.to_string(),
+        Answer::Integer(i) => lf::integer(l, *i),
         Answer::Decimal(d) => format!("{d}"),
         Answer::Score(s) => format!("{} / {}", s.value, s.max),
         Answer::Choice(c) => labels(c).map_or_else(|| c.clone(), |l| format!("{l} ({c})")),
@@ -560,8 +580,8 @@ fn answer_text(a: &Answer, labels: &dyn Fn(&str) -> Option<String>) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         Answer::Geo(g) => format!("{:.5}, {:.5}", g.lat, g.lon),
-        Answer::GeoTrace(ps) | Answer::GeoShape(ps) => format!("{} points", ps.len()),
-        Answer::Attachment(r) => format!("{} ({} bytes)", r.name, r.size),
+        Answer::GeoTrace(ps) | Answer::GeoShape(ps) => t!(l, "console-points", n = ps.len()),
+        Answer::Attachment(r) => format!("{} ({})", r.name, t!(l, "console-bytes", n = r.size)),
         Answer::Acknowledged(b) => {
             if *b {
                 "OK".into()
@@ -572,7 +592,8 @@ fn answer_text(a: &Answer, labels: &dyn Fn(&str) -> Option<String>) -> String {
     }
 }
 
-fn field_value_text(v: &FieldValue) -> String {
+fn field_value_text(lang: fieldsync_i18n::Lang, v: &FieldValue) -> String {
+    let l = lang;
     match v {
         FieldValue::Null => "–".into(),
         FieldValue::Bool(b) => b.to_string(),
@@ -580,15 +601,15 @@ fn field_value_text(v: &FieldValue) -> String {
         FieldValue::Uint(u) => u.to_string(),
         FieldValue::F64(f) => format!("{f}"),
         FieldValue::Str(s) | FieldValue::Text(s) => s.clone(),
-        FieldValue::Bytes(b) => format!("{} bytes", b.len()),
+        FieldValue::Bytes(b) => t!(l, "console-bytes", n = b.len()),
         FieldValue::Map(m) => m
             .iter()
-            .map(|(k, v)| format!("{k}: {}", field_value_text(v)))
+            .map(|(k, v)| format!("{k}: {}", field_value_text(l, v)))
             .collect::<Vec<_>>()
             .join(", "),
-        FieldValue::List(l) => l
+        FieldValue::List(items) => items
             .iter()
-            .map(field_value_text)
+            .map(|v| field_value_text(lang, v))
             .collect::<Vec<_>>()
             .join(", "),
     }
@@ -624,6 +645,8 @@ pub async fn response(
         return not_found();
     };
     let (st2, signed2) = (st.clone(), signed.clone());
+    // Blocking work runs outside the request's task: it gets the language as a value.
+    let l = lang();
     let got = blocking(move || {
         let Some((r, scope)) = readable_response(&st2, &signed2, id)? else {
             return Ok(None);
@@ -636,22 +659,29 @@ pub async fn response(
             .and_then(|f| merged.compiled_form(f).ok());
         let mut answers = Vec::new();
         for (qid, a) in &r.answers {
-            let (label, choices) = match &form {
+            // Question and choice labels in the form language nearest the reader's
+            // (zh-CN, then zh), else the form's default texts.
+            let (label, choices, form_lang) = match &form {
                 Some(f) => {
                     let fm = f.form();
+                    let fl = fm.language(l.tag()).map(str::to_string);
                     let q = fm.question(qid);
                     (
-                        q.map_or_else(|| qid.clone(), |q| q.label.clone()),
+                        q.map_or_else(|| qid.clone(), |q| q.label_in(fl.as_deref()).to_string()),
                         q.map(|q| fm.choices(q).to_vec()).unwrap_or_default(),
+                        fl,
                     )
                 }
-                None => (qid.clone(), Vec::new()),
+                None => (qid.clone(), Vec::new(), None),
             };
             let labels = |c: &str| {
-                choices
-                    .iter()
-                    .find(|x| x.value == c)
-                    .map(|x| x.label.clone())
+                choices.iter().find(|x| x.value == c).map(|x| {
+                    form_lang
+                        .as_deref()
+                        .and_then(|fl| x.translations.get(fl))
+                        .unwrap_or(&x.label)
+                        .clone()
+                })
             };
             let path = FieldPath::parse(&format!("answers.{qid}")).map_err(|e| e.to_string())?;
             let history = merged
@@ -659,18 +689,21 @@ pub async fn response(
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|h| {
-                    format!(
-                        "{} by {} on {}",
-                        view::datetime(Some(h.time)),
-                        h.user_id.unwrap_or_else(|| "unknown".into()),
-                        h.device_id.unwrap_or_else(|| "unknown device".into())
+                    t!(
+                        l,
+                        "console-history-entry",
+                        time = lf::datetime(l, h.time),
+                        user = h.user_id.unwrap_or_else(|| t!(l, "console-unknown-user")),
+                        device = h
+                            .device_id
+                            .unwrap_or_else(|| t!(l, "console-unknown-device"))
                     )
                 })
                 .collect();
             answers.push(AnswerLine {
                 question: qid.clone(),
                 label,
-                value: answer_text(a, &labels),
+                value: answer_text(l, a, &labels),
                 history,
             });
         }
@@ -680,15 +713,15 @@ pub async fn response(
             .into_iter()
             .map(|c| ConflictLine {
                 field: c.path.to_string(),
-                winner: field_value_text(&c.winner),
-                others: c.others.iter().map(field_value_text).collect(),
+                winner: field_value_text(l, &c.winner),
+                others: c.others.iter().map(|v| field_value_text(l, v)).collect(),
             })
             .collect();
         let reviews = r
             .review
             .iter()
             .map(|e| ReviewLine {
-                at: view::datetime(Some(e.at)),
+                at: lf::datetime(l, e.at),
                 by: e.by.clone(),
                 decision: e
                     .decision
@@ -708,26 +741,26 @@ pub async fn response(
     let can_review = signed.account.role >= Role::Reviewer && signed.writable.contains(&scope)
         || signed.account.role == Role::Admin;
     page(&ResponsePage {
-        frame: Frame::new(&signed, "responses", "Response"),
+        frame: Frame::new(&signed, "responses", t!(l, "console-response-title")),
         id: id.to_string(),
         status: r.status.as_str().into(),
         scope,
         region: r.region.clone(),
         enumerator: r.enumerator.clone(),
-        started: view::datetime(Some(r.started_at)),
-        completed: view::datetime(r.completed_at),
+        started: view::when(Some(r.started_at)),
+        completed: view::when(r.completed_at),
         segment: r.respondent.segment.kind.as_str().into(),
         core: r.respondent.segment.core,
         answers,
         repeats: r
             .repeats
             .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
+            .map(|(k, v)| t!(l, "console-repeat-instances", name = k, n = v.len()))
             .collect(),
         conflicts,
         reviews,
         can_review,
-        message: m.message,
+        message: Notice::of(m.message),
     })
 }
 
@@ -784,7 +817,13 @@ pub async fn review(
         "reject" => Some(ResponseStatus::Rejected),
         "needs_follow_up" => Some(ResponseStatus::NeedsFollowUp),
         "comment" => None,
-        _ => return Ok((StatusCode::BAD_REQUEST, "Unknown decision.").into_response()),
+        _ => {
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                t!(lang(), "console-unknown-decision"),
+            )
+                .into_response());
+        }
     };
     let comment = f.comment.trim().to_string();
     if decision.is_none() && comment.is_empty() {
@@ -793,7 +832,7 @@ pub async fn review(
     if comment.chars().count() > 2000 {
         return Ok((
             StatusCode::BAD_REQUEST,
-            "Comments are at most 2,000 characters.",
+            t!(lang(), "console-comment-too-long"),
         )
             .into_response());
     }
@@ -850,7 +889,7 @@ pub async fn review(
             tracing::error!(error = %e, "review failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The review could not be saved.",
+                t!(lang(), "console-review-failed"),
             )
                 .into_response()
         }
@@ -890,7 +929,7 @@ pub async fn accounts(State(st): State<ConsoleState>, signed: Signed) -> Respons
     .await;
     match got {
         Ok(rows) => page(&AccountsPage {
-            frame: Frame::new(&signed, "accounts", "Accounts"),
+            frame: Frame::new(&signed, "accounts", t!(lang(), "console-accounts-title")),
             rows: rows
                 .into_iter()
                 .map(|a| AccountLine {
@@ -917,6 +956,7 @@ struct VisitLine {
 
 struct CommitmentLine {
     owner: String,
+    due_at: i64,
     due: String,
     overdue: bool,
     refund: bool,
@@ -939,7 +979,8 @@ fn commitment_lines(rows: Vec<fieldsync_core::store::CommitmentRow>) -> Vec<Comm
     rows.into_iter()
         .map(|c| CommitmentLine {
             owner: c.owner,
-            due: view::date(c.due_at),
+            due_at: c.due_at,
+            due: view::day(c.due_at),
             overdue: c.due_at < now,
             refund: c.refund,
             description: c.description,
@@ -1003,17 +1044,17 @@ pub async fn account(
         Err(r) => return r,
     };
     page(&AccountPage {
-        frame: Frame::new(&signed, "accounts", "Account"),
+        frame: Frame::new(&signed, "accounts", t!(lang(), "console-account-title")),
         name: acc.name,
         region: acc.region,
         owner: acc.owner,
         visits: visits
             .into_iter()
             .map(|v| VisitLine {
-                planned: view::datetime(Some(v.planned_at)),
+                planned: view::when(Some(v.planned_at)),
                 owner: v.owner,
                 purpose: v.purpose,
-                checked_in: view::datetime(v.checked_in_at),
+                checked_in: view::when(v.checked_in_at),
                 open_commitments: v.open_commitments,
             })
             .collect(),
@@ -1048,9 +1089,13 @@ pub async fn commitments(State(st): State<ConsoleState>, signed: Signed) -> Resp
     match got {
         Ok(p) => {
             let mut rows = commitment_lines(p.items);
-            rows.sort_by(|a, b| a.owner.cmp(&b.owner).then(a.due.cmp(&b.due)));
+            rows.sort_by(|a, b| a.owner.cmp(&b.owner).then(a.due_at.cmp(&b.due_at)));
             page(&CommitmentsPage {
-                frame: Frame::new(&signed, "commitments", "Open commitments"),
+                frame: Frame::new(
+                    &signed,
+                    "commitments",
+                    t!(lang(), "console-commitments-title"),
+                ),
                 rows,
             })
         }
@@ -1082,14 +1127,21 @@ struct CasesPage {
     close: String,
     stages: Vec<(String, u64)>,
     repeat: Vec<(String, u64)>,
-    after: BandRow,
+    after_text: String,
     overdue_rows: Vec<CaseLine>,
 }
 
 fn hours(d: &analytics::Durations) -> String {
+    let l = lang();
     match (d.median_hours, d.mean_hours) {
-        (Some(m), Some(a)) => format!("median {m:.1} h, mean {a:.1} h (n={})", d.n),
-        _ => "–".into(),
+        (Some(m), Some(a)) => t!(
+            l,
+            "console-hours",
+            median = lf::decimal(l, m, 1),
+            mean = lf::decimal(l, a, 1),
+            n = lf::integer(l, i64::try_from(d.n).unwrap_or(i64::MAX))
+        ),
+        _ => lf::NONE.into(),
     }
 }
 
@@ -1127,8 +1179,19 @@ pub async fn cases(State(st): State<ConsoleState>, signed: Signed) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let l = lang();
+    let after = BandRow::new("", &fig.after_resolution);
+    let after_text = t!(
+        l,
+        "console-after-resolution-figures",
+        mean = after.mean,
+        n = lf::integer(l, i64::try_from(after.n).unwrap_or(i64::MAX)),
+        high = after.high,
+        middle = after.middle,
+        low = after.low
+    );
     page(&CasesPage {
-        frame: Frame::new(&signed, "cases", "Cases"),
+        frame: Frame::new(&signed, "cases", t!(l, "console-cases-title")),
         total: fig.total,
         open: fig.open,
         overdue: fig.overdue,
@@ -1139,19 +1202,19 @@ pub async fn cases(State(st): State<ConsoleState>, signed: Signed) -> Response {
         stages: fig
             .by_stage
             .iter()
-            .map(|(s, n)| (s.as_str().replace('_', " "), *n))
+            .map(|(s, n)| (labels::label(l, Domain::Stage, s.as_str()), *n))
             .collect(),
         repeat: fig.repeat_customers.clone(),
-        after: BandRow::new("After resolution", &fig.after_resolution),
+        after_text,
         overdue_rows: overdue
             .into_iter()
             .map(|c| CaseLine {
                 customer: c.customer_id,
-                category: c.category,
-                stage: c.stage,
+                category: labels::label(l, Domain::Category, &c.category),
+                stage: labels::label(l, Domain::Stage, &c.stage),
                 owner: c.owner,
-                received: view::datetime(Some(c.received_at)),
-                deadline: view::datetime(c.stage_deadline),
+                received: view::when(Some(c.received_at)),
+                deadline: view::when(c.stage_deadline),
             })
             .collect(),
     })
@@ -1196,11 +1259,14 @@ pub async fn warnings(State(st): State<ConsoleState>, signed: Signed) -> Respons
             _ => "/cases".to_string(),
         };
         let line = WarningLine {
-            kind: w.kind.as_str().replace('_', " "),
+            kind: labels::label(lang(), Domain::Warning, w.kind.as_str()),
             link,
-            at: view::date(w.at),
+            at: view::day(w.at),
             customer: w.customer_id.unwrap_or_default(),
-            value: w.value.map(|v| format!("{v:.1}")).unwrap_or_default(),
+            value: w
+                .value
+                .map(|v| lf::decimal(lang(), v, 1))
+                .unwrap_or_default(),
         };
         match owners.last_mut() {
             Some((o, lines)) if *o == w.owner => lines.push(line),
@@ -1208,7 +1274,7 @@ pub async fn warnings(State(st): State<ConsoleState>, signed: Signed) -> Respons
         }
     }
     page(&WarningsPage {
-        frame: Frame::new(&signed, "warnings", "Early warning"),
+        frame: Frame::new(&signed, "warnings", t!(lang(), "console-warnings-title")),
         owners,
     })
 }

@@ -10,7 +10,9 @@ use fieldsync_core::Timestamp;
 use fieldsync_core::analytics::BandFigures;
 
 use super::auth::Signed;
+use super::i18n::{self, Switch, Tr};
 use crate::storage::console::Role;
+use fieldsync_i18n::format as lf;
 
 /// What the layout needs on every signed-in page.
 #[derive(Debug, Clone)]
@@ -27,6 +29,10 @@ pub struct Frame {
     pub admin: bool,
     /// The session's CSRF token, for every form.
     pub csrf: String,
+    /// The page's language and its texts.
+    pub tr: Tr,
+    /// The language switcher.
+    pub langs: Vec<Switch>,
 }
 
 impl Frame {
@@ -39,6 +45,8 @@ impl Frame {
             role: signed.account.role.as_str(),
             admin: signed.account.role == Role::Admin,
             csrf: signed.session.csrf.clone(),
+            tr: Tr::current(),
+            langs: i18n::switcher(),
         }
     }
 }
@@ -51,7 +59,7 @@ pub fn page<T: askama::Template>(t: &T) -> Response {
             tracing::error!(error = %e, "template failed");
             (
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "The page could not be rendered.",
+                fieldsync_i18n::t!(i18n::lang(), "console-render-failed"),
             )
                 .into_response()
         }
@@ -84,17 +92,27 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// `12.3%`, or `–` without data.
+/// `12.3%` in the request's language, or `–` without data.
 pub fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}%"))
+    lf::opt_percent(i18n::lang(), v, 1)
 }
 
-/// `7.42`, or `–`.
+/// `7.42` in the request's language, or `–`.
 pub fn mean(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"))
+    lf::opt_decimal(i18n::lang(), v, 2)
 }
 
-/// `2026-03-04 10:30` (UTC) of a timestamp, or `–`.
+/// Date and time (UTC) of a timestamp in the request's language, or `–`.
+pub fn when(t: Option<Timestamp>) -> String {
+    lf::opt_datetime(i18n::lang(), t)
+}
+
+/// The date (UTC) of a timestamp in the request's language.
+pub fn day(t: Timestamp) -> String {
+    lf::date(i18n::lang(), t)
+}
+
+/// `2026-03-04 10:30` (UTC) of a timestamp, or `–`: the machine form, for exports.
 pub fn datetime(t: Option<Timestamp>) -> String {
     let Some(t) = t else {
         return "–".into();
@@ -110,23 +128,14 @@ pub fn datetime(t: Option<Timestamp>) -> String {
     )
 }
 
-/// `2026-03-04` of a timestamp.
+/// `2026-03-04` of a timestamp (machine form).
+#[cfg(test)]
 pub fn date(t: Timestamp) -> String {
     datetime(Some(t)).chars().take(10).collect()
 }
 
 fn civil(z: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's civil-from-days.
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    lf::civil(z)
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DD` (UTC midnight).
@@ -201,8 +210,13 @@ pub fn band_chart(title: &str, rows: &[(String, BandFigures)]) -> String {
         for (count, class) in [(b.high, "high"), (b.middle, "middle"), (b.low, "low")] {
             let w = (W - LABEL - 60.0) * count as f64 / total;
             if w > 0.0 {
+                let name = escape(&fieldsync_i18n::labels::label(
+                    i18n::lang(),
+                    fieldsync_i18n::labels::Domain::Band,
+                    class,
+                ));
                 s.push_str(&format!(
-                    r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{BAR_H}" class="{class}"><title>{class}: {count}</title></rect>"#
+                    r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{BAR_H}" class="{class}"><title>{name}: {count}</title></rect>"#
                 ));
             }
             x += w;
@@ -211,7 +225,7 @@ pub fn band_chart(title: &str, rows: &[(String, BandFigures)]) -> String {
             r#"<text x="{tx}" y="{ty}" class="n">n={n}</text>"#,
             tx = W - 55.0,
             ty = y + 15.0,
-            n = b.n
+            n = lf::integer(i18n::lang(), i64::try_from(b.n).unwrap_or(i64::MAX))
         ));
     }
     s.push_str(

@@ -93,6 +93,14 @@ pub trait ConsoleStore: Send + Sync + 'static {
     fn set_console_password(&self, tenant: &str, username: &str, hash: &str) -> Result<()>;
     /// Change an account's role.
     fn set_console_role(&self, tenant: &str, username: &str, role: Role) -> Result<()>;
+    /// Keep the account's interface language (a tag such as `zh-CN`; `None`: no
+    /// choice, the browser's decides).
+    fn set_console_language(
+        &self,
+        tenant: &str,
+        username: &str,
+        language: Option<&str>,
+    ) -> Result<()>;
     /// Disable (or re-enable with `None`) an account; disabling ends its sessions.
     fn set_console_disabled(
         &self,

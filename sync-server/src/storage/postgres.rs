@@ -17,6 +17,7 @@
 //!   notification only delays; the log is the truth).
 //! - **Migrations** run under an advisory lock, so nodes starting together migrate once.
 
+mod blobs;
 mod console;
 
 use std::collections::{HashMap, HashSet};
@@ -141,6 +142,8 @@ CREATE TABLE actors (
 );
 "#,
     console::SCHEMA_2,
+    // 3: blob holdings per tenant (storage/postgres/blobs.rs).
+    blobs::SCHEMA_3,
 ];
 
 fn migrate(client: &mut Client) -> Result<()> {

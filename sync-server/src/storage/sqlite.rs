@@ -13,12 +13,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use automerge::ChangeHash;
+use fieldsync_core::store::{Checkpointer, Nudger};
 use fieldsync_core::sync::wire::{RejectReason, Rejected, ScopeGrant};
 use fieldsync_core::{DocId, Kind, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::*;
 
+mod blobs;
 mod console;
 
 const SCHEMA: &[&str] = &[
@@ -120,6 +122,8 @@ CREATE TABLE actors (
 "#,
     // 2: back-office sign-in (storage/sqlite/console.rs).
     console::SCHEMA_2,
+    // 3: blob holdings per tenant (storage/sqlite/blobs.rs).
+    blobs::SCHEMA_3,
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -159,6 +163,7 @@ pub struct SqliteStorage {
     readers: Mutex<Vec<Connection>>,
     ingest_tx: Mutex<Option<mpsc::Sender<(IngestRequest, Reply)>>>,
     ingest_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
     max_group: usize,
 }
 
@@ -182,20 +187,31 @@ impl SqliteStorage {
         // Group commits touch index pages all over the log: a 64 MiB page cache keeps
         // them in memory (the default 2 MiB spills dirty pages mid-transaction).
         w.pragma_update(None, "cache_size", -65536)?;
+        // Checkpoints run on their own thread (core::store::Checkpointer), not inside
+        // the ingest thread's commits.
+        w.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrate(&mut w)?;
+        let checkpointer = Checkpointer::start(
+            &path,
+            "fieldsync-ckpt",
+            std::time::Duration::from_millis(250),
+            CHECKPOINT_RESTART_FRAMES,
+        )?;
+        let nudger = checkpointer.nudger();
         let writer = Arc::new(Mutex::new(w));
         let (tx, rx) = mpsc::channel::<(IngestRequest, Reply)>();
         let wclone = writer.clone();
         let max_group = 256;
         let handle = std::thread::Builder::new()
             .name("fieldsync-ingest".into())
-            .spawn(move || ingest_loop(&wclone, &rx, max_group))?;
+            .spawn(move || ingest_loop(&wclone, &rx, max_group, &nudger))?;
         Ok(Arc::new(SqliteStorage {
             path,
             writer,
             readers: Mutex::new(Vec::new()),
             ingest_tx: Mutex::new(Some(tx)),
             ingest_thread: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             max_group,
         }))
     }
@@ -218,6 +234,14 @@ impl SqliteStorage {
             .take()
         {
             let _ = h.join();
+        }
+        if let Some(mut c) = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            c.stop();
         }
     }
 
@@ -276,10 +300,15 @@ impl Drop for SqliteStorage {
     }
 }
 
+/// WAL frames (4 KiB pages) past which the checkpointer restarts the log even if that
+/// makes the writer wait briefly: ~400 MiB.
+const CHECKPOINT_RESTART_FRAMES: i64 = 100_000;
+
 fn ingest_loop(
     writer: &Mutex<Connection>,
     rx: &mpsc::Receiver<(IngestRequest, Reply)>,
     max_group: usize,
+    checkpoint: &Nudger,
 ) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -296,6 +325,7 @@ fn ingest_loop(
             let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
             commit_group(&mut w, reqs)
         };
+        checkpoint.nudge();
         match result {
             Ok(outcomes) => {
                 for (reply, o) in replies.into_iter().zip(outcomes) {

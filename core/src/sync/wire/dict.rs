@@ -38,6 +38,16 @@ fn doc_changes<R: Record>(
     at: i64,
     scope: &str,
 ) -> crate::error::Result<DocChanges> {
+    doc_changes_of(n, R::KIND, value, at, scope)
+}
+
+fn doc_changes_of(
+    n: u8,
+    kind: crate::ids::Kind,
+    value: &impl autosurgeon::Reconcile,
+    at: i64,
+    scope: &str,
+) -> crate::error::Result<DocChanges> {
     let mut doc = AutoCommit::new().with_actor(ActorId::from([0xd1u8; 16].as_slice()));
     autosurgeon::reconcile(&mut doc, value)?;
     doc.commit_with(CommitOptions::default().with_time(at));
@@ -47,7 +57,7 @@ fn doc_changes<R: Record>(
         .unwrap_or_default();
     Ok(DocChanges {
         id: id(n).map(|d| *d.as_bytes()).unwrap_or([n; 16]),
-        kind: R::KIND.code(),
+        kind: kind.code(),
         scope: scope.to_string(),
         changes: vec![ByteBuf::from(bytes)],
     })
@@ -72,7 +82,13 @@ pub fn generate_with(responses: usize) -> crate::error::Result<Vec<u8>> {
         T0 + 3_600_000,
         "quarterly review",
     );
-    docs.push(doc_changes(3, &visit, T0 + 60_000, scope)?);
+    docs.push(doc_changes_of(
+        3,
+        crate::ids::Kind::Visit,
+        &VisitV2(&visit),
+        T0 + 60_000,
+        scope,
+    )?);
     let mut rng = Rng::new(SEED);
     for i in 0..responses.min(200) {
         let at = T0 + 7_200_000 + i as i64 * 60_000;
@@ -88,4 +104,32 @@ pub fn generate_with(responses: usize) -> crate::error::Result<Vec<u8>> {
     }
     let msg = ClientMsg::Push(Push { batch: 1, docs });
     Ok(super::encode_payload(PROTOCOL_VERSION, &msg))
+}
+
+/// A visit as protocol v2's dictionary saw it: the fields of that time, in their order
+/// (`attachments` came later). The dictionary is frozen protocol data, so its inputs
+/// stay as they were when the model grows.
+struct VisitV2<'a>(&'a crate::model::Visit);
+
+impl autosurgeon::Reconcile for VisitV2<'_> {
+    type Key<'k> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        use autosurgeon::reconcile::MapReconciler;
+        let v = self.0;
+        let mut m = reconciler.map()?;
+        m.put("account_id", &v.account_id)?;
+        m.put("owner", &v.owner)?;
+        m.put("purpose", &v.purpose)?;
+        m.put("planned_at", v.planned_at)?;
+        m.put("attendees", &v.attendees)?;
+        m.put("check_in", v.check_in)?;
+        m.put("check_out", v.check_out)?;
+        m.put("notes", &v.notes)?;
+        m.put("scores", v.scores)?;
+        m.put("issues", &v.issues)?;
+        m.put("commitments", &v.commitments)?;
+        m.put("cancelled", v.cancelled)?;
+        Ok(())
+    }
 }

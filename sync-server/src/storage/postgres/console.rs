@@ -151,6 +151,21 @@ impl ConsoleStore for PgStorage {
         })
     }
 
+    fn set_console_language(
+        &self,
+        tenant: &str,
+        username: &str,
+        language: Option<&str>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE console_accounts SET language = $3 WHERE tenant = $1 AND username = $2",
+                &[&tenant, &username, &language],
+            )?;
+            changed(n, &format!("console user {username}"))
+        })
+    }
+
     fn set_console_disabled(
         &self,
         tenant: &str,

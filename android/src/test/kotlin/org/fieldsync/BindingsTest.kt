@@ -196,7 +196,17 @@ fun typedErrors() = withTempDir { dir ->
         assertEquals("score_out_of_range", e.code, "code")
         assertTrue(e.reason.isNotEmpty()) { "empty reason" }
         assertTrue(e.message.contains("score_out_of_range")) { "message: ${e.message}" }
-        assertThrows<FieldsyncException.NotFound> { s.visit("0".repeat(32)) }
+        // A stable code and parameters, and the default renderings in both languages.
+        assertEquals("validation", e.errorCode, "stable code")
+        assertEquals("score_out_of_range", e.errorParams["rule"], "rule parameter")
+        assertEquals("scores.overall: the score is outside the scale", e.messageIn(ErrorLanguage.ENGLISH), "English")
+        assertEquals("scores.overall：评分超出量表范围", e.messageIn(ErrorLanguage.CHINESE), "Chinese")
+        val nf = assertThrows<FieldsyncException.NotFound> { s.visit("0".repeat(32)) }
+        assertEquals("not_found", nf.errorCode, "not-found code")
+        val id = nf.errorParams["id"] ?: ""
+        assertTrue(id.isNotEmpty()) { "no id parameter" }
+        assertEquals("找不到记录 $id（可能已被删除）。", nf.messageIn("zh"), "Chinese not-found")
+        assertEquals("No record $id (it may have been deleted).", nf.messageIn("fr"), "other languages get English")
         assertThrows<FieldsyncException.InvalidArgument> { s.visit("not-an-id") }
         // Caught as the common type too.
         val any = assertThrows<FieldsyncException> { s.visit("not-an-id") }
@@ -397,6 +407,37 @@ fun twoClientsSyncThroughARealServer() = withTempDir { dir ->
         cb.stopBackground()
         assertTrue(!cb.status().background) { "background still on" }
         assertTrue(cb.status().exchanges >= 1UL) { "no exchanges counted" }
+
+        // Attachments: A attaches a photo to the visit and uploads it with progress; B
+        // sees the reference, fetches the bytes when it opens the visit, exports them.
+        val photo = File(dir, "site.jpg")
+        val bytes = ByteArray(300_000).also { java.util.Random(7).nextBytes(it) }
+        photo.writeBytes(bytes)
+        val ref = a.attachToVisit(vid, photo, "image/jpeg")
+        assertEquals(64, ref.sha256.length, "hex SHA-256")
+        assertEquals(listOf(ref), a.visit(vid).attachments, "the visit holds the reference")
+        val seen = Collections.synchronizedList(mutableListOf<BlobProgress>())
+        ca.setBlobProgressListener { seen.add(it) }
+        assertEquals(1u, ca.transferBlobsNow().uploaded, "uploaded")
+        assertTrue(BlobProgress(ref.sha256, true, 2, 2) in seen) { "progress: $seen" }
+        assertEquals(true, a.blobStatus(ref.sha256)?.onServer, "on the server")
+        cb.syncNow()
+        assertEquals(listOf(ref.sha256), b.missingBlobs(vid), "B lacks the bytes")
+        assertEquals(null, b.blobStatus(ref.sha256), "unknown on B")
+        // The server authorises a fetch from its merged view, which follows the log.
+        var got: org.fieldsync.ffi.BlobTransferReport? = null
+        assertTrue(eventually(10_000) {
+            got = try { runBlocking { cb.fetchAttachments(vid) } } catch (e: FieldsyncException.Unauthorized) { null }
+            got != null
+        }) { "B was never allowed to fetch the photo" }
+        assertEquals(1u, got?.downloaded, "downloaded")
+        assertTrue(b.missingBlobs(vid).isEmpty()) { "still missing on B" }
+        val copy = File(dir, "copy.jpg")
+        b.exportBlob(ref.sha256, copy)
+        assertTrue(copy.readBytes().contentEquals(bytes)) { "the copy differs" }
+        assertThrows<FieldsyncException.InvalidArgument> { b.exportBlob("not-a-hash", copy) }
+        assertThrows<FieldsyncException.NotFound> { b.exportBlob("0".repeat(64), copy) }
+        ca.setBlobProgressListener(null)
     } finally {
         ca.close()
         cb.close()

@@ -1,0 +1,36 @@
+## `fieldsync demo`: its narration, and the notes and names its devices write (sync-server/src/demo.rs).
+
+demo-title = fieldsync demo
+demo-server = server: QUIC on { $addr } — data in { $path }
+demo-server-pin = {"        "}self-signed certificate, key pin { $pin }
+demo-enrolled = enrolled with code { $code }
+demo-synced = synced: pushed { $pushed }, pulled { $pulled } changes in { $trips } round trip(s), { $up } B up / { $down } B down
+demo-name-zhang = Zhang Min
+demo-name-liu = Liu Yang
+demo-name-li = Li Wei
+demo-name-office = Back office
+demo-step-enrol = 1. enrolment: one-time codes, scanned from a QR link such as
+demo-step-publish = 2. the back office publishes the telecom satisfaction survey
+demo-step-offline = 3. offline work (no signal): interviews, a visit, notes, a commitment
+demo-filled = filled { $n } questionnaires
+demo-account = Acme Logistics
+demo-visit-purpose = quarterly service review
+demo-visit-notes = Agenda: renewal, coverage in warehouse B.
+demo-commitment = Site survey of warehouse B
+demo-visit-recorded = recorded a visit to Acme with a commitment
+demo-step-signal = 4. signal returns briefly: each device syncs in one round trip
+demo-step-concurrent = 5. both Li and Liu edit the same visit offline: the same note, the same score
+demo-note-li = [Li] CFO attended.{" "}
+demo-note-liu = {" "}[Liu] Measured -110 dBm in warehouse B.
+demo-conflict = conflict on { $path }: shown { $shown } — also { $others }
+demo-resolved = Li resolves it to { $value } (a change like any other, it syncs)
+demo-step-merged = 6. the server's merged view (what the back office reads)
+demo-responses = responses: { $n } — high { $high } / middle { $middle } / low { $low }, mean overall { $mean }
+demo-core-low = low scores from core customers (early warning): { $n }
+demo-visit-notes-merged = visit notes: { $notes }
+demo-visit-scores = visit scores: { $scores }
+demo-conflicts-left = conflicts left: { $n }
+demo-open-commitment = open commitment: { $description } (owner { $owner })
+demo-history = who changed the overall score:
+demo-history-line = { $user } on { $device }
+demo-server-log = server log: { $docs } documents, { $changes } changes

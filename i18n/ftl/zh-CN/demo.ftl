@@ -1,0 +1,36 @@
+## `fieldsync demo`：演示的解说，以及其设备写入的备注和名称（sync-server/src/demo.rs）。
+
+demo-title = fieldsync 演示
+demo-server = 服务器：QUIC 监听 { $addr }，数据目录 { $path }
+demo-server-pin = {"        "}自签名证书，密钥指纹 { $pin }
+demo-enrolled = 已使用注册码 { $code } 注册
+demo-synced = 已同步：推送 { $pushed } 条、拉取 { $pulled } 条变更，{ $trips } 次往返，上行 { $up } B / 下行 { $down } B
+demo-name-zhang = 张敏
+demo-name-liu = 刘洋
+demo-name-li = 李伟
+demo-name-office = 后台
+demo-step-enrol = 1. 注册：一次性注册码，扫描如下二维码链接
+demo-step-publish = 2. 后台发布电信满意度问卷
+demo-step-offline = 3. 离线工作（无信号）：访谈、拜访、备注、承诺事项
+demo-filled = 填写了 { $n } 份问卷
+demo-account = 艾克米物流
+demo-visit-purpose = 季度服务回顾
+demo-visit-notes = 议程：续约、B 仓库的信号覆盖。
+demo-commitment = B 仓库现场勘察
+demo-visit-recorded = 记录了一次对艾克米的拜访及一项承诺
+demo-step-signal = 4. 信号短暂恢复：每台设备一次往返完成同步
+demo-step-concurrent = 5. 李伟和刘洋离线编辑同一次拜访：同一段备注、同一项评分
+demo-note-li = [李伟] 财务总监出席。
+demo-note-liu = {" "}[刘洋] B 仓库实测 -110 dBm。
+demo-conflict = { $path } 冲突：显示 { $shown }，另有 { $others }
+demo-resolved = 李伟将其定为 { $value }（与其他修改一样，会同步）
+demo-step-merged = 6. 服务器的合并视图（后台所见）
+demo-responses = 问卷：{ $n } 份，高 { $high } / 中 { $middle } / 低 { $low }，总体平均 { $mean }
+demo-core-low = 核心客户的低分（预警）：{ $n }
+demo-visit-notes-merged = 拜访备注：{ $notes }
+demo-visit-scores = 拜访评分：{ $scores }
+demo-conflicts-left = 剩余冲突：{ $n }
+demo-open-commitment = 未完成承诺：{ $description }（负责人 { $owner }）
+demo-history = 谁修改了总体评分：
+demo-history-line = { $user }（设备 { $device }）
+demo-server-log = 服务器日志：{ $docs } 个文档，{ $changes } 条变更
