@@ -27,6 +27,10 @@ fuzz_max_len() {
 
 # fuzz_build <sanitizer>: build every target (release, debug assertions on).
 fuzz_build() {
+    # cargo-fuzz has no --locked: refuse a fuzz/Cargo.lock that would have to change
+    # (refresh it with `cargo metadata --manifest-path fuzz/Cargo.toml`, keeping the
+    # versions of the main Cargo.lock).
+    cargo metadata --manifest-path fuzz/Cargo.toml --locked --format-version 1 >/dev/null
     cargo fuzz build --fuzz-dir fuzz --sanitizer "$1" --debug-assertions \
         --codegen-units 16 --target-dir "$FUZZ_TARGET_DIR"
 }
