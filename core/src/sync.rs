@@ -10,4 +10,4 @@ pub mod quic;
 pub mod wire;
 
 pub use agent::{SyncAgent, SyncObserver, SyncStatus};
-pub use client::{ClientConfig, ClientSession, SyncReport};
+pub use client::{ClientConfig, ClientSession, Congestion, SyncReport};

@@ -37,6 +37,20 @@ pub struct ClientConfig {
     /// Protocol versions offered by ALPN, most preferred first (docs/protocol.md,
     /// "Versions"); the server picks one.
     pub protocols: Vec<u16>,
+    /// Transport: congestion control of the device's sending side (ADR 0019).
+    pub congestion: Congestion,
+}
+
+/// Congestion control for what a device sends (pushes, blob uploads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Congestion {
+    /// BBR (quinn's): paces to the measured bottleneck rate and does not halve its
+    /// window on each random loss, which keeps a lossy 2G link full. The default.
+    #[default]
+    Bbr,
+    /// CUBIC (RFC 9438), quinn's default: halves on loss; on 5% random loss it uses
+    /// about half of a 256 kbit/s link.
+    Cubic,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +63,7 @@ impl Default for ClientConfig {
             idle_timeout: std::time::Duration::from_secs(30),
             keep_alive: std::time::Duration::from_secs(5),
             protocols: vec![PROTOCOL_VERSION, PROTOCOL_V1],
+            congestion: Congestion::Bbr,
         }
     }
 }

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::auth::{EXPORTER_LABEL, EXPORTER_LEN};
-use super::client::{ClientConfig, ClientSession, SyncReport};
+use super::client::{ClientConfig, ClientSession, Congestion, SyncReport};
 use super::wire::{self, ClientMsg, Enrol, PROTOCOL_VERSION, ServerMsg, WireError, WireMsg};
 use crate::error::{Error, Result};
 use crate::store::{ServerEndpoint, Store, SyncIdentity};
@@ -93,8 +93,26 @@ impl ServerCertVerifier for PinnedKey {
     }
 }
 
-/// Transport limits for a device connection.
+/// A device connection's first congestion window: a push of 100 survey responses
+/// (~14 KB on the wire) and the exchange around it leave in one flight, and it stays
+/// below the 1-second queue of a 256 kbit/s link (32 KB). quinn's default is 14,720 B.
+pub const DEVICE_INITIAL_WINDOW: u64 = 30_000;
+
+/// Transport limits for a device connection (BBR, ADR 0019).
 pub fn client_transport(idle: Duration, keep_alive: Duration) -> quinn::TransportConfig {
+    client_transport_with(idle, keep_alive, Congestion::Bbr)
+}
+
+/// The transport of [`ClientConfig`]: its timeouts and congestion control.
+pub fn transport_for(cfg: &ClientConfig) -> quinn::TransportConfig {
+    client_transport_with(cfg.idle_timeout, cfg.keep_alive, cfg.congestion)
+}
+
+fn client_transport_with(
+    idle: Duration,
+    keep_alive: Duration,
+    congestion: Congestion,
+) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(8u32.into())
         .max_concurrent_uni_streams(0u32.into())
@@ -102,7 +120,22 @@ pub fn client_transport(idle: Duration, keep_alive: Duration) -> quinn::Transpor
         .receive_window((8u32 << 20).into())
         .send_window(8 << 20)
         .keep_alive_interval(Some(keep_alive))
-        .datagram_receive_buffer_size(None);
+        .datagram_receive_buffer_size(None)
+        // Path-MTU probes are datagrams of up to 1,452 bytes after every handshake:
+        // ~45 ms each on a 256 kbit/s link, for a 4% saving on bulk transfers.
+        .mtu_discovery_config(None);
+    match congestion {
+        Congestion::Bbr => {
+            let mut c = quinn::congestion::BbrConfig::default();
+            c.initial_window(DEVICE_INITIAL_WINDOW);
+            t.congestion_controller_factory(Arc::new(c));
+        }
+        Congestion::Cubic => {
+            let mut c = quinn::congestion::CubicConfig::default();
+            c.initial_window(DEVICE_INITIAL_WINDOW);
+            t.congestion_controller_factory(Arc::new(c));
+        }
+    }
     if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
         t.max_idle_timeout(Some(idle));
     }
@@ -270,18 +303,16 @@ pub async fn run_exchange(
     stats.messages_sent += first.len() as u64;
     stats.bytes_sent += write_msgs(&mut send, version, &first).await? as u64;
     // Every flight that needs an answer costs a round trip; the first one carries
-    // Hello, the pushes and the pull. A trailing Bye needs no answer that we wait on.
+    // Hello, the pushes and the pull. The trailing Bye needs no answer: the exchange
+    // ends when it is written (the server's Done carries nothing; waiting for it cost a
+    // whole round trip per sync).
     stats.round_trips = 1;
-    loop {
+    while !session.is_finished() {
         let Some((msg, n)) = read_msg::<ServerMsg>(&mut recv, version).await? else {
-            if session.is_finished() {
-                break;
-            }
             return Err(Error::Network("server closed the exchange early".into()));
         };
         stats.messages_received += 1;
         stats.bytes_received += n as u64;
-        let done = matches!(msg, ServerMsg::Done);
         let (s, replies) = blocking(session, move |s| s.handle(msg)).await?;
         session = s;
         if !replies.is_empty() {
@@ -290,9 +321,6 @@ pub async fn run_exchange(
             if replies.iter().any(|m| !matches!(m, ClientMsg::Bye)) {
                 stats.round_trips += 1;
             }
-        }
-        if session.is_finished() && done {
-            break;
         }
     }
     let _ = send.finish();
@@ -345,12 +373,7 @@ pub async fn connect_to(
     timeout: Duration,
     sync_cfg: &ClientConfig,
 ) -> Result<quinn::Connection> {
-    let cfg = client_config_for(
-        server,
-        roots,
-        client_transport(sync_cfg.idle_timeout, sync_cfg.keep_alive),
-        &sync_cfg.protocols,
-    )?;
+    let cfg = client_config_for(server, roots, transport_for(sync_cfg), &sync_cfg.protocols)?;
     let connecting = endpoint
         .connect_with(cfg, addr, &server.server_name)
         .map_err(|e| Error::Network(e.to_string()))?;
