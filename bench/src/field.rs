@@ -24,6 +24,12 @@
 //! replications, resuming from its checkpoint), each attempt bounded by a timeout.
 //! `FIELDSYNC_BENCH_QUICK=1` runs N = 100 only; `FIELDSYNC_BENCH_PROFILES=edge,satellite`
 //! picks profiles (loopback always runs first: the limits need it).
+//!
+//! The 2G/EDGE goals are judged on the median of `FIELDSYNC_BENCH_EDGE_RUNS` (5) runs of
+//! the 100-response push, each with its own loss pattern, on both systems (`_median`
+//! lines; the spread is printed as `_max`): at 5% loss a single 14 KB push loses one of
+//! its ~25 datagrams three times in four, and where in the flight it falls moves the
+//! time by a probe timeout.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -392,6 +398,67 @@ fn limit_ms(profile: &Profile, need: Run, tcp: bool) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The 100-response push on 2G/EDGE, repeated with other loss patterns on both
+/// systems: median and worst of the time over the physical limit and over loss-free.
+fn edge_repeats(
+    r: &Reporter,
+    all: &HashMap<(&'static str, usize, Step), (Run, Run)>,
+) -> BenchResult<()> {
+    let (Some(&(ef, ep)), Some(&(lf, lp)), Some(&(nf, np))) = (
+        all.get(&("edge", 100, Step::Push)),
+        all.get(&("edge-lossless", 100, Step::Push)),
+        all.get(&("loopback", 100, Step::Push)),
+    ) else {
+        return Ok(());
+    };
+    let runs = crate::report::env_usize("FIELDSYNC_BENCH_EDGE_RUNS", 5).max(1);
+    let edge = Profile::edge();
+    let (mut f_ms, mut p_ms) = (vec![ef.ms], vec![ep.ms]);
+    for i in 1..runs as u64 {
+        let seed = 7_000 + i;
+        eprintln!("field: edge — 100 responses, repeat {i} of {}", runs - 1);
+        f_ms.push(fieldsync_runs(&edge, 100, seed)?[&Step::Push].ms);
+        p_ms.push(pouchdb_runs(&edge, 100, seed)?[&Step::Push].ms);
+    }
+    eprintln!("field: edge push of 100, fieldsync ms {f_ms:?}, PouchDB ms {p_ms:?}");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let worst = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
+    let (fl, pl) = (limit_ms(&edge, nf, false), limit_ms(&edge, np, true));
+    let (fm, pm) = (median(&mut f_ms), median(&mut p_ms));
+    r.emit(
+        "edge_push100_over_physical_limit_median",
+        fm / fl,
+        "x",
+        Some(pm / pl),
+        Goal::AtMost(1.3),
+    );
+    r.emit(
+        "edge_push100_over_physical_limit_max",
+        worst(&f_ms) / fl,
+        "x",
+        Some(worst(&p_ms) / pl),
+        Goal::None,
+    );
+    r.emit(
+        "edge_push100_over_lossless_median",
+        fm / lf.ms,
+        "x",
+        Some(pm / lp.ms),
+        Goal::AtMost(2.0),
+    );
+    r.emit(
+        "edge_push100_runs",
+        f_ms.len() as f64,
+        "runs",
+        Some(p_ms.len() as f64),
+        Goal::None,
+    );
+    Ok(())
+}
+
 /// Run the suite.
 pub fn run() -> BenchResult<()> {
     let r = Reporter::new("field");
@@ -455,7 +522,8 @@ pub fn run() -> BenchResult<()> {
             }
         }
     }
-    // The 2G/EDGE goals, for 100 responses.
+    edge_repeats(&r, &all)?;
+    // The 2G/EDGE goals, for 100 responses (single run).
     let key = |p: &'static str| all.get(&(p, 100, Step::Push)).copied();
     if let (Some((ef, ep)), Some((lf, lp)), Some((nf, np))) =
         (key("edge"), key("edge-lossless"), key("loopback"))

@@ -1286,55 +1286,6 @@ fn expr_is_send_sync_clone() -> R {
     Ok(())
 }
 
-/// Figures for the evaluation cost of a form-sized batch; run with
-/// `cargo test --release -p fieldsync-core --lib forms::expr::tests::bench -- --ignored --nocapture`.
-#[test]
-#[ignore = "prints figures; not an assertion"]
-fn bench_form_sized_batch() -> R {
-    let sources = [
-        "${a} > 2 and ${b} != ''",
-        "selected(${multi}, 'b') or count-selected(${multi}) > 2",
-        "regex(${b}, '^[a-z]+$')",
-        "if(${a} = 1, 'one', if(${a} = 2, 'two', if(${a} = 3, 'three', 'many')))",
-        "today() - ${dob} > 365 * 18",
-        "concat(${b}, ' ', string(${a} * 2))",
-        "sum(${rep}) div count(${rep})",
-        "jr:choice-name(${fruit}, '${fruit}')",
-        ". >= 0 and . <= 120",
-        "format-date(${d}, '%e %b %Y')",
-    ];
-    let exprs: Vec<Expr> = sources
-        .iter()
-        .map(|s| Expr::parse(s))
-        .collect::<Result<_, _>>()?;
-    let env = TestEnv::standard();
-    let rounds = 2_000;
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let t = std::time::Instant::now();
-        for _ in 0..20 {
-            for e in &exprs {
-                std::hint::black_box(e.eval(&env)?);
-            }
-        }
-        samples.push(t.elapsed());
-    }
-    samples.sort();
-    let p = |q: f64| {
-        samples
-            .get(((samples.len() - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    println!(
-        "200 evaluations: p50 {:?}, p99 {:?}, max {:?}",
-        p(0.5),
-        p(0.99),
-        p(1.0)
-    );
-    Ok(())
-}
-
 // ---------------------------------------------------------------- property tests
 
 fn value_strategy() -> impl Strategy<Value = Value> {
