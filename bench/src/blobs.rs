@@ -19,66 +19,31 @@ use fieldsync_core::sync::quic;
 use fieldsync_core::sync::{ClientConfig, Congestion};
 use fieldsync_core::{Scope, now_ms};
 use fieldsync_linkem::{Faults, Profile, Proxy};
-use fieldsync_server::server::{RunningServer, ServerConfig, start};
 
 use crate::BenchResult;
-use crate::enrol::{DeviceSpec, enrolled_device};
+use crate::enrol::Rig;
 use crate::report::{Goal, Reporter};
 
 const TENANT: &str = "bench";
 const KEY: [u8; 32] = [5u8; 32];
 
-struct Bench {
-    rt: tokio::runtime::Runtime,
-    server: Option<RunningServer>,
-    dir: tempfile::TempDir,
-}
+/// The suite's rig, with its device and connection helpers.
+struct Bench(Rig);
 
-impl Drop for Bench {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.shutdown());
-        }
+impl std::ops::Deref for Bench {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.0
     }
 }
 
 impl Bench {
     fn new() -> BenchResult<Bench> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let dir = tempfile::tempdir()?;
-        let cfg = ServerConfig::new(dir.path().join("server"), "127.0.0.1:0".parse()?);
-        let server = rt.block_on(start(cfg))?;
-        server.storage.ensure_tenant(TENANT)?;
-        server.storage.create_scope(TENANT, "team:b")?;
-        Ok(Bench {
-            rt,
-            server: Some(server),
-            dir,
-        })
-    }
-
-    fn server(&self) -> &RunningServer {
-        self.server.as_ref().expect("server runs until drop")
+        Ok(Bench(Rig::start(TENANT, "team:b", KEY, |_| {})?))
     }
 
     fn device(&self, name: &str) -> BenchResult<(Store, quinn::Endpoint)> {
-        let path = self.dir.path().join(format!("{name}.db"));
-        let (store, ep, _) = self.rt.block_on(enrolled_device(
-            self.server(),
-            DeviceSpec {
-                tenant: TENANT,
-                path: &path,
-                key: &KEY,
-                name,
-                scope: "team:b",
-                read: true,
-                options: StoreOptions::new(name, name),
-            },
-        ))?;
-        Ok((store, ep))
+        self.0.device(name, true, StoreOptions::new(name, name))
     }
 
     /// Connect (through `via` if given) and authenticate with one exchange.

@@ -41,11 +41,10 @@ use fieldsync_core::sync::ClientConfig;
 use fieldsync_core::sync::quic;
 use fieldsync_core::{DocId, Scope};
 use fieldsync_linkem::{Faults, Profile, Proxy, TcpProxy};
-use fieldsync_server::server::{RunningServer, ServerConfig, start};
 use serde_json::{Value, json};
 
 use crate::BenchResult;
-use crate::enrol::{DeviceSpec, enrolled_device};
+use crate::enrol::Rig;
 use crate::report::{Goal, Reporter};
 
 #[path = "../../tests/src/pouchdb.rs"]
@@ -144,51 +143,23 @@ fn edited_overall(r: &Response) -> i64 {
 
 // ---------------------------------------------------------------- fieldsync
 
-struct FieldsyncRig {
-    rt: tokio::runtime::Runtime,
-    server: Option<RunningServer>,
-    dir: tempfile::TempDir,
+/// The suite's rig, with the field workload's sync loop.
+struct FieldsyncRig(Rig);
+
+impl std::ops::Deref for FieldsyncRig {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.0
+    }
 }
 
 impl FieldsyncRig {
     fn new() -> BenchResult<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let dir = tempfile::tempdir()?;
-        let cfg = ServerConfig::new(dir.path().join("server"), "127.0.0.1:0".parse()?);
-        let server = rt.block_on(start(cfg))?;
-        server.storage.ensure_tenant(TENANT)?;
-        server.storage.create_scope(TENANT, SCOPE)?;
-        Ok(FieldsyncRig {
-            rt,
-            server: Some(server),
-            dir,
-        })
+        Ok(FieldsyncRig(Rig::start(TENANT, SCOPE, KEY, |_| {})?))
     }
 
-    fn server(&self) -> &RunningServer {
-        self.server.as_ref().expect("server runs until drop")
-    }
-
-    /// A device with its own store file, enrolled directly (enrolment is once in a
-    /// device's life, not part of the workload).
     fn device(&self, name: &str) -> BenchResult<(Store, quinn::Endpoint)> {
-        let path = self.dir.path().join(format!("{name}.db"));
-        let (store, ep, _) = self.rt.block_on(enrolled_device(
-            self.server(),
-            DeviceSpec {
-                tenant: TENANT,
-                path: &path,
-                key: &KEY,
-                name,
-                scope: SCOPE,
-                read: true,
-                options: StoreOptions::new(name, name),
-            },
-        ))?;
-        Ok((store, ep))
+        self.0.device(name, true, StoreOptions::new(name, name))
     }
 
     /// Sync through `proxy` until nothing is unacknowledged (at least one complete
@@ -229,14 +200,6 @@ impl FieldsyncRig {
         run.bytes = s.bytes_up + s.bytes_down;
         run.packets = s.datagrams_up + s.datagrams_down;
         Ok(run)
-    }
-}
-
-impl Drop for FieldsyncRig {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 

@@ -17,44 +17,31 @@ use fieldsync_core::store::{Durability, Store, StoreOptions};
 use fieldsync_core::sync::ClientConfig;
 use fieldsync_core::sync::quic;
 use fieldsync_core::{DocId, Scope};
-use fieldsync_server::server::{RunningServer, ServerConfig, start};
 
 use crate::BenchResult;
-use crate::enrol::{DeviceSpec, enrolled_device};
+use crate::enrol::Rig;
 use crate::report::{Goal, Reporter};
 
 const TENANT: &str = "bench";
 const KEY: [u8; 32] = [4u8; 32];
 
-struct Bench {
-    rt: tokio::runtime::Runtime,
-    server: Option<RunningServer>,
-    dir: tempfile::TempDir,
+/// The suite's rig: a server without quotas (one device reconnects in a tight loop
+/// here: protocol cost, not quotas), devices on `Durability::Normal`.
+struct Bench(Rig);
+
+impl std::ops::Deref for Bench {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.0
+    }
 }
 
 impl Bench {
     fn new(materialize: bool) -> BenchResult<Bench> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let dir = tempfile::tempdir()?;
-        let mut cfg = ServerConfig::new(dir.path().join("server"), "127.0.0.1:0".parse()?);
-        // Protocol cost, not quotas: one device reconnects in a tight loop here.
-        cfg.quotas = fieldsync_server::quota::QuotaConfig::unlimited();
-        cfg.materialize = materialize;
-        let server = rt.block_on(start(cfg))?;
-        server.storage.ensure_tenant(TENANT)?;
-        server.storage.create_scope(TENANT, "team:b")?;
-        Ok(Bench {
-            rt,
-            server: Some(server),
-            dir,
-        })
-    }
-
-    fn server(&self) -> &RunningServer {
-        self.server.as_ref().expect("server runs until drop")
+        Ok(Bench(Rig::start(TENANT, "team:b", KEY, |cfg| {
+            cfg.quotas = fieldsync_server::quota::QuotaConfig::unlimited();
+            cfg.materialize = materialize;
+        })?))
     }
 
     fn device(&self, name: &str) -> BenchResult<(Store, quinn::Endpoint)> {
@@ -66,20 +53,7 @@ impl Bench {
         let mut o = StoreOptions::new(name, name);
         o.durability = Durability::Normal;
         o.cache_capacity = 64;
-        let path = self.dir.path().join(format!("{name}.db"));
-        let (store, ep, _) = self.rt.block_on(enrolled_device(
-            self.server(),
-            DeviceSpec {
-                tenant: TENANT,
-                path: &path,
-                key: &KEY,
-                name,
-                scope: "team:b",
-                read,
-                options: o,
-            },
-        ))?;
-        Ok((store, ep))
+        self.0.device(name, read, o)
     }
 
     fn sync(&self, store: &Store, ep: &quinn::Endpoint) -> BenchResult<quic::WireStats> {
@@ -107,14 +81,6 @@ impl Bench {
             }
         }
         Err("could not push everything".into())
-    }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 
