@@ -128,7 +128,6 @@ pub struct ClientSession {
     out: VecDeque<ClientMsg>,
     protocol: u16,
     bye_sent: bool,
-    server_done: bool,
     report: SyncReport,
 }
 
@@ -161,7 +160,6 @@ impl ClientSession {
             out: VecDeque::new(),
             protocol: PROTOCOL_VERSION,
             bye_sent: false,
-            server_done: false,
             report: SyncReport::default(),
         }
     }
@@ -223,7 +221,8 @@ impl ClientSession {
                     retry_after_ms: u64::from(t.retry_after_ms),
                 });
             }
-            ServerMsg::Done => self.server_done = true,
+            // The device does not wait for Done (docs/protocol.md, "One exchange").
+            ServerMsg::Done => {}
             ServerMsg::Enrolled(_) => return Err(Error::Malformed("unexpected Enrolled".into())),
             ServerMsg::BlobStatus(_)
             | ServerMsg::BlobChunkAck(_)
@@ -242,11 +241,6 @@ impl ClientSession {
     /// Everything sent was answered and the device said `Bye`.
     pub fn is_finished(&self) -> bool {
         self.bye_sent
-    }
-
-    /// The server closed its side of the exchange.
-    pub fn server_done(&self) -> bool {
-        self.server_done
     }
 
     /// The server's view of this device (after `Welcome`).
