@@ -99,7 +99,23 @@ pub(super) fn read(bytes: &[u8], format: Format) -> Result<Read, Vec<ImportIssue
         warnings: Vec::new(),
     };
     match format {
-        Format::Xlsx => read_xlsx(bytes, &mut r)?,
+        // calamine parses the untrusted bytes; a panic inside it is an unreadable file,
+        // not a crash of the importer (the fuzzer found one: an arithmetic overflow on
+        // an over-long cell reference in calamine 0.38, fuzz/regressions/xlsform/).
+        Format::Xlsx => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_xlsx(bytes, &mut r)
+            })) {
+                Ok(res) => res?,
+                Err(_) => {
+                    return Err(vec![issue(
+                        "",
+                        "unreadable",
+                        "the file is not a readable .xlsx workbook",
+                    )]);
+                }
+            }
+        }
         Format::Csv => read_csv(bytes, &mut r)?,
         Format::Json => read_json(bytes, &mut r)?,
     }
